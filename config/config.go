@@ -1,0 +1,279 @@
+// Package config reads Standing's typed configuration from STANDING_* environment
+// variables, applies the defaults of the mode a process runs in and validates every value,
+// so that a bad value stops start-up with one line naming the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"reflect"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Prefix is the prefix of every variable Standing reads.
+const Prefix = "STANDING_"
+
+// Mode is the kind of process being configured; some defaults depend on it.
+type Mode string
+
+// The modes a process can run in.
+const (
+	// ModeDev runs everything in one process on an embedded store and Redis.
+	ModeDev Mode = "dev"
+	// ModeProduction runs one role (ingest, work, migrate, apps) on PostgreSQL and Redis.
+	ModeProduction Mode = "production"
+)
+
+// Config is the whole configuration of a Standing process.
+type Config struct {
+	// Mode is the mode the configuration was loaded for.
+	Mode Mode `env:"-"`
+
+	// Addr is the HTTP listen address.
+	Addr string `env:"ADDR"`
+	// DatabaseURL is a postgres:// URL or, for the embedded store, a SQLite file path.
+	DatabaseURL string `env:"DATABASE_URL"`
+	// RedisURL is a redis:// URL; empty in dev mode means an in-process Redis.
+	RedisURL string `env:"REDIS_URL"`
+	// DataDir holds dev mode's files (database, credentials).
+	DataDir string `env:"DATA_DIR" envDefault:"./.standing"`
+	// APIKey is the API key of the application dev mode seeds.
+	APIKey string `env:"API_KEY"`
+	// AdminToken guards the admin endpoints and /ops/ pages.
+	AdminToken string `env:"ADMIN_TOKEN"`
+
+	// WorkerConcurrency is the number of task handlers per work process.
+	WorkerConcurrency int `env:"WORKER_CONCURRENCY"`
+	// RelayAfter is the age after which a pending inbox row or delivery is re-enqueued.
+	RelayAfter time.Duration `env:"RELAY_AFTER" envDefault:"30s"`
+
+	// WebhookTimeout bounds one delivery attempt.
+	WebhookTimeout time.Duration `env:"WEBHOOK_TIMEOUT" envDefault:"15s"`
+	// WebhookRetryInitial is the first retry interval.
+	WebhookRetryInitial time.Duration `env:"WEBHOOK_RETRY_INITIAL" envDefault:"5s"`
+	// WebhookRetryMaxInterval caps the interval between two attempts.
+	WebhookRetryMaxInterval time.Duration `env:"WEBHOOK_RETRY_MAX_INTERVAL" envDefault:"10h"`
+	// WebhookMaxAttempts is the number of attempts before a delivery fails for good.
+	WebhookMaxAttempts int `env:"WEBHOOK_MAX_ATTEMPTS" envDefault:"8"`
+	// WebhookMaxAge is the age after which a delivery is not retried any more.
+	WebhookMaxAge time.Duration `env:"WEBHOOK_MAX_AGE" envDefault:"72h"`
+	// WebhookAllowCIDRs are webhook targets allowed despite the SSRF guard.
+	WebhookAllowCIDRs []netip.Prefix `env:"WEBHOOK_ALLOW_CIDRS"`
+
+	// RateLimitRead is the number of read requests per API key per minute.
+	RateLimitRead int `env:"RATE_LIMIT_READ" envDefault:"600"`
+	// RateLimitWrite is the number of write requests per API key per minute.
+	RateLimitWrite int `env:"RATE_LIMIT_WRITE" envDefault:"300"`
+	// RateLimitIntake is the number of intake requests per API key per minute.
+	RateLimitIntake int `env:"RATE_LIMIT_INTAKE" envDefault:"60000"`
+
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info"`
+	// LogFormat is json or text.
+	LogFormat string `env:"LOG_FORMAT"`
+}
+
+// Load reads the configuration for mode from getenv (os.Getenv in production) and
+// validates it. The error names the offending variable.
+func Load(mode Mode, getenv func(string) string) (Config, error) {
+	cfg := Config{Mode: mode}
+	params, err := env.GetFieldParamsWithOptions(&cfg, env.Options{Prefix: Prefix})
+	if err != nil {
+		return cfg, err
+	}
+	environment := make(map[string]string, len(params))
+	for _, p := range params {
+		if v := getenv(p.Key); v != "" {
+			environment[p.Key] = v
+		}
+	}
+	err = env.ParseWithOptions(&cfg, env.Options{
+		Prefix:      Prefix,
+		Environment: environment,
+		FuncMap: map[reflect.Type]env.ParserFunc{
+			reflect.TypeOf(netip.Prefix{}): parsePrefix,
+			reflect.TypeOf(slog.LevelInfo): parseLevel,
+		},
+	})
+	if err != nil {
+		return cfg, explain(err)
+	}
+	cfg.applyModeDefaults()
+	return cfg, cfg.validate()
+}
+
+// parsePrefix reads one CIDR; a bare address is taken as a single-address prefix.
+func parsePrefix(v string) (any, error) {
+	v = strings.TrimSpace(v)
+	if !strings.Contains(v, "/") {
+		addr, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR like 10.0.0.0/8", v)
+		}
+		return netip.PrefixFrom(addr, addr.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a CIDR like 10.0.0.0/8", v)
+	}
+	return p.Masked(), nil
+}
+
+func parseLevel(v string) (any, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		return nil, fmt.Errorf("%q is not one of debug, info, warn, error", v)
+	}
+	return l, nil
+}
+
+// explain turns the library's parse errors, which name struct fields, into errors that
+// name the environment variable.
+func explain(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) || len(agg.Errors) == 0 {
+		return err
+	}
+	first := agg.Errors[0]
+	var pe env.ParseError
+	if errors.As(first, &pe) {
+		if f, ok := reflect.TypeOf(Config{}).FieldByName(pe.Name); ok {
+			return fmt.Errorf("%s%s: %v", Prefix, f.Tag.Get("env"), pe.Err)
+		}
+	}
+	return first
+}
+
+func (c *Config) applyModeDefaults() {
+	dev := c.Mode == ModeDev
+	if c.Addr == "" {
+		c.Addr = ":8080"
+		if dev {
+			c.Addr = "127.0.0.1:8080"
+		}
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "json"
+		if dev {
+			c.LogFormat = "text"
+		}
+	}
+	if c.WorkerConcurrency == 0 {
+		c.WorkerConcurrency = 2 * runtime.NumCPU()
+	}
+	if c.WebhookAllowCIDRs == nil && dev {
+		c.WebhookAllowCIDRs = []netip.Prefix{
+			netip.MustParsePrefix("127.0.0.0/8"),
+			netip.MustParsePrefix("::1/128"),
+		}
+	}
+}
+
+func (c *Config) validate() error {
+	bad := func(name, format string, args ...any) error {
+		return fmt.Errorf("%s%s: %s", Prefix, name, fmt.Sprintf(format, args...))
+	}
+	if c.DatabaseURL != "" && isPostgresURL(c.DatabaseURL) {
+		if _, err := url.Parse(c.DatabaseURL); err != nil {
+			return bad("DATABASE_URL", "not a valid URL")
+		}
+	}
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return bad("REDIS_URL", "must be a redis:// or rediss:// URL with a host")
+		}
+	}
+	positive := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"RELAY_AFTER", c.RelayAfter},
+		{"WEBHOOK_TIMEOUT", c.WebhookTimeout},
+		{"WEBHOOK_RETRY_INITIAL", c.WebhookRetryInitial},
+		{"WEBHOOK_RETRY_MAX_INTERVAL", c.WebhookRetryMaxInterval},
+		{"WEBHOOK_MAX_AGE", c.WebhookMaxAge},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			return bad(p.name, "must be a positive duration like 30s (got %s)", p.d)
+		}
+	}
+	if c.WebhookRetryMaxInterval < c.WebhookRetryInitial {
+		return bad("WEBHOOK_RETRY_MAX_INTERVAL", "must not be shorter than STANDING_WEBHOOK_RETRY_INITIAL")
+	}
+	counts := []struct {
+		name string
+		n    int
+	}{
+		{"WORKER_CONCURRENCY", c.WorkerConcurrency},
+		{"WEBHOOK_MAX_ATTEMPTS", c.WebhookMaxAttempts},
+		{"RATE_LIMIT_READ", c.RateLimitRead},
+		{"RATE_LIMIT_WRITE", c.RateLimitWrite},
+		{"RATE_LIMIT_INTAKE", c.RateLimitIntake},
+	}
+	for _, n := range counts {
+		if n.n < 1 {
+			return bad(n.name, "must be a whole number of at least 1 (got %d)", n.n)
+		}
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return bad("LOG_FORMAT", "must be json or text (got %q)", c.LogFormat)
+	}
+	if c.APIKey != "" && len(c.APIKey) < 16 {
+		return bad("API_KEY", "must be at least 16 characters")
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		return bad("ADMIN_TOKEN", "must be at least 16 characters")
+	}
+	if c.Mode != ModeDev && c.DatabaseURL != "" && !isPostgresURL(c.DatabaseURL) {
+		return bad("DATABASE_URL", "must be a postgres:// URL outside dev mode")
+	}
+	return nil
+}
+
+// RequireServices reports, naming the variable, a production process started without
+// PostgreSQL or Redis configured.
+func (c Config) RequireServices(needRedis bool) error {
+	if c.DatabaseURL == "" {
+		return fmt.Errorf("%sDATABASE_URL: required (postgres://user@host:5432/db)", Prefix)
+	}
+	if needRedis && c.RedisURL == "" {
+		return fmt.Errorf("%sREDIS_URL: required (redis://host:6379/0)", Prefix)
+	}
+	return nil
+}
+
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// LogValue implements slog.LogValuer so that a logged configuration never shows secrets.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("mode", string(c.Mode)),
+		slog.String("addr", c.Addr),
+		slog.String("database_url", redactURL(c.DatabaseURL)),
+		slog.String("redis_url", redactURL(c.RedisURL)),
+		slog.Int("worker_concurrency", c.WorkerConcurrency),
+		slog.Duration("relay_after", c.RelayAfter),
+		slog.Bool("api_key_set", c.APIKey != ""),
+		slog.Bool("admin_token_set", c.AdminToken != ""),
+	)
+}
+
+// redactURL hides the password of a URL; anything not a URL is returned as is.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,168 @@
+package models
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Application is a tenant: it owns API keys, settings, entities, lists and webhooks.
+type Application struct {
+	ID           string    `gorm:"primaryKey"`
+	Name         string    `gorm:"not null"`
+	IngestSecret string    `gorm:"not null"`
+	Settings     Settings  `gorm:"type:jsonb;not null"`
+	CreatedAt    time.Time `gorm:"not null"`
+	UpdatedAt    time.Time `gorm:"not null"`
+}
+
+// APIKey is one API key of an application. Only the SHA-256 of the key is stored.
+type APIKey struct {
+	ID            string    `gorm:"primaryKey"`
+	ApplicationID string    `gorm:"not null"`
+	Prefix        string    `gorm:"not null"`
+	Hash          string    `gorm:"not null;uniqueIndex"`
+	CreatedAt     time.Time `gorm:"not null"`
+	RevokedAt     *time.Time
+}
+
+// NewApplication is what CreateApplication returns: the application and the secrets that
+// are shown once.
+type NewApplication struct {
+	Application  Application
+	APIKey       string
+	IngestSecret string
+}
+
+// MinAPIKeyLength is the shortest API key accepted.
+const MinAPIKeyLength = 16
+
+// GenerateSecret returns prefix followed by the URL-safe base64 of 32 random bytes.
+func GenerateSecret(prefix string) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err)) // never happens on supported platforms
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// HashAPIKey returns the stored form of an API key. Keys are long random strings, so one
+// round of SHA-256 is enough to make the stored form useless to a reader of the database.
+func HashAPIKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// CreateApplication creates an application with default settings, an ingest secret and
+// one API key: apiKey when given, otherwise a generated one.
+func (s *Store) CreateApplication(ctx context.Context, name, apiKey string) (NewApplication, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return NewApplication{}, errors.New("application name must not be empty")
+	}
+	if apiKey == "" {
+		apiKey = GenerateSecret("sk_")
+	}
+	if len(apiKey) < MinAPIKeyLength {
+		return NewApplication{}, fmt.Errorf("API key must be at least %d characters", MinAPIKeyLength)
+	}
+	now := s.Now()
+	app := Application{
+		ID:           newID(),
+		Name:         name,
+		IngestSecret: GenerateSecret("isk_"),
+		Settings:     DefaultSettings(),
+		CreatedAt:    now,
+		UpdatedAt:    now,
+	}
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(&app).Error; err != nil {
+			return err
+		}
+		return insertAPIKey(tx, app.ID, apiKey, now)
+	})
+	if err != nil {
+		return NewApplication{}, err
+	}
+	return NewApplication{Application: app, APIKey: apiKey, IngestSecret: app.IngestSecret}, nil
+}
+
+func insertAPIKey(tx *gorm.DB, appID, key string, now time.Time) error {
+	row := APIKey{
+		ID:            newID(),
+		ApplicationID: appID,
+		Prefix:        key[:min(len(key), 7)],
+		Hash:          HashAPIKey(key),
+		CreatedAt:     now,
+	}
+	if err := tx.Create(&row).Error; err != nil {
+		if errors.Is(err, gorm.ErrDuplicatedKey) {
+			return fmt.Errorf("that API key is already in use: %w", ErrConflict)
+		}
+		return err
+	}
+	return nil
+}
+
+// AddAPIKey adds key to an application; adding a key it already has is a no-op.
+func (s *Store) AddAPIKey(ctx context.Context, appID, key string) error {
+	if len(key) < MinAPIKeyLength {
+		return fmt.Errorf("API key must be at least %d characters", MinAPIKeyLength)
+	}
+	return s.transaction(ctx, func(tx *gorm.DB) error {
+		var existing APIKey
+		err := tx.Where("hash = ?", HashAPIKey(key)).Take(&existing).Error
+		switch {
+		case err == nil && existing.ApplicationID == appID:
+			return nil
+		case err == nil:
+			return fmt.Errorf("that API key belongs to another application: %w", ErrConflict)
+		case !errors.Is(err, gorm.ErrRecordNotFound):
+			return err
+		}
+		return insertAPIKey(tx, appID, key, s.Now())
+	})
+}
+
+// ApplicationByAPIKey returns the application that owns a live API key.
+func (s *Store) ApplicationByAPIKey(ctx context.Context, key string) (*Application, error) {
+	if key == "" {
+		return nil, fmt.Errorf("application: %w", ErrNotFound)
+	}
+	var app Application
+	err := s.db.WithContext(ctx).
+		Joins("JOIN api_keys ON api_keys.application_id = applications.id").
+		Where("api_keys.hash = ? AND api_keys.revoked_at IS NULL", HashAPIKey(key)).
+		Take(&app).Error
+	if err != nil {
+		return nil, notFound(err, "application")
+	}
+	return &app, nil
+}
+
+// ApplicationByID returns one application.
+func (s *Store) ApplicationByID(ctx context.Context, id string) (*Application, error) {
+	if !validUUID(id) {
+		return nil, fmt.Errorf("application: %w", ErrNotFound)
+	}
+	var app Application
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&app).Error; err != nil {
+		return nil, notFound(err, "application")
+	}
+	return &app, nil
+}
+
+// ListApplications returns every application, oldest first.
+func (s *Store) ListApplications(ctx context.Context) ([]Application, error) {
+	var apps []Application
+	err := s.db.WithContext(ctx).Order("created_at, id").Find(&apps).Error
+	return apps, err
+}

@@ -1,0 +1,517 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Entity kinds.
+const (
+	KindUser     = "user"
+	KindBusiness = "business"
+)
+
+// Entity statuses.
+const (
+	StatusActive  = "ACTIVE"
+	StatusFlagged = "FLAGGED"
+	StatusBlocked = "BLOCKED"
+)
+
+// ValidStatus reports whether s is one of the entity statuses.
+func ValidStatus(s string) bool {
+	return s == StatusActive || s == StatusFlagged || s == StatusBlocked
+}
+
+// ValidKind reports whether k is an entity kind.
+func ValidKind(k string) bool { return k == KindUser || k == KindBusiness }
+
+// MaxVendorDataBytes is the longest vendor_data accepted, after trimming.
+const MaxVendorDataBytes = 2000
+
+// userProfileFields and businessProfileFields are the profile fields of each kind, in the
+// order the API shows them.
+var (
+	userProfileFields = []string{
+		"full_name", "display_name", "date_of_birth", "portrait_image",
+		"nationality", "document_number", "email", "phone",
+	}
+	businessProfileFields = []string{
+		"legal_name", "display_name", "registration_number", "country_code", "region",
+	}
+)
+
+// ProfileFields returns the names of the profile fields of kind.
+func ProfileFields(kind string) []string {
+	if kind == KindBusiness {
+		return append([]string(nil), businessProfileFields...)
+	}
+	return append([]string(nil), userProfileFields...)
+}
+
+// Entity is a User or a Business of one application.
+type Entity struct {
+	ID             string            `gorm:"primaryKey"`
+	ApplicationID  string            `gorm:"not null"`
+	Kind           string            `gorm:"not null"`
+	VendorData     string            `gorm:"not null"`
+	Status         string            `gorm:"not null"`
+	StatusReason   *string           //
+	SessionCount   int               `gorm:"not null"`
+	ApprovedCount  int               `gorm:"not null"`
+	DeclinedCount  int               `gorm:"not null"`
+	InReviewCount  int               `gorm:"not null"`
+	Features       map[string]string `gorm:"serializer:json;not null"`
+	Metadata       map[string]any    `gorm:"serializer:json;not null"`
+	EventSequence  int64             `gorm:"not null"`
+	FirstSessionAt *time.Time
+	LastSessionAt  *time.Time
+	LastActivityAt *time.Time
+	CreatedAt      time.Time `gorm:"not null"`
+	UpdatedAt      time.Time `gorm:"not null"`
+	DeletedAt      *time.Time
+
+	FullName           *string
+	DisplayName        *string
+	DateOfBirth        *string
+	PortraitImage      *string
+	Nationality        *string
+	DocumentNumber     *string
+	Email              *string
+	Phone              *string
+	LegalName          *string
+	RegistrationNumber *string
+	CountryCode        *string
+	Region             *string
+}
+
+// TableName is the table of entities.
+func (Entity) TableName() string { return "entities" }
+
+// profileField returns a pointer to the field holding the profile value name.
+func (e *Entity) profileField(name string) **string {
+	switch name {
+	case "full_name":
+		return &e.FullName
+	case "display_name":
+		return &e.DisplayName
+	case "date_of_birth":
+		return &e.DateOfBirth
+	case "portrait_image":
+		return &e.PortraitImage
+	case "nationality":
+		return &e.Nationality
+	case "document_number":
+		return &e.DocumentNumber
+	case "email":
+		return &e.Email
+	case "phone":
+		return &e.Phone
+	case "legal_name":
+		return &e.LegalName
+	case "registration_number":
+		return &e.RegistrationNumber
+	case "country_code":
+		return &e.CountryCode
+	case "region":
+		return &e.Region
+	}
+	panic("models: unknown profile field " + name)
+}
+
+// Profile returns the entity's profile fields of its kind, nil for unset ones.
+func (e *Entity) Profile() map[string]*string {
+	out := map[string]*string{}
+	for _, name := range ProfileFields(e.Kind) {
+		out[name] = *e.profileField(name)
+	}
+	return out
+}
+
+// EntityResource is the JSON shape of an entity in the API and in webhook bodies.
+type EntityResource struct {
+	UUID           string            `json:"uuid"`
+	VendorData     string            `json:"vendor_data"`
+	Kind           string            `json:"kind"`
+	Status         string            `json:"status"`
+	StatusReason   *string           `json:"status_reason"`
+	SessionCount   int               `json:"session_count"`
+	ApprovedCount  int               `json:"approved_count"`
+	DeclinedCount  int               `json:"declined_count"`
+	InReviewCount  int               `json:"in_review_count"`
+	Features       map[string]string `json:"features"`
+	Metadata       map[string]any    `json:"metadata"`
+	FirstSessionAt *string           `json:"first_session_at"`
+	LastSessionAt  *string           `json:"last_session_at"`
+	LastActivityAt *string           `json:"last_activity_at"`
+	CreatedAt      string            `json:"created_at"`
+	UpdatedAt      string            `json:"updated_at"`
+	DeletedAt      *string           `json:"deleted_at"`
+	*UserProfile
+	*BusinessProfile
+}
+
+// UserProfile are the profile fields of a user.
+type UserProfile struct {
+	FullName       *string `json:"full_name"`
+	DisplayName    *string `json:"display_name"`
+	DateOfBirth    *string `json:"date_of_birth"`
+	PortraitImage  *string `json:"portrait_image"`
+	Nationality    *string `json:"nationality"`
+	DocumentNumber *string `json:"document_number"`
+	Email          *string `json:"email"`
+	Phone          *string `json:"phone"`
+}
+
+// BusinessProfile are the profile fields of a business.
+type BusinessProfile struct {
+	LegalName          *string `json:"legal_name"`
+	DisplayName        *string `json:"display_name"`
+	RegistrationNumber *string `json:"registration_number"`
+	CountryCode        *string `json:"country_code"`
+	Region             *string `json:"region"`
+}
+
+// Resource returns the entity's JSON shape.
+func (e *Entity) Resource() EntityResource {
+	r := EntityResource{
+		UUID:           e.ID,
+		VendorData:     e.VendorData,
+		Kind:           e.Kind,
+		Status:         e.Status,
+		StatusReason:   e.StatusReason,
+		SessionCount:   e.SessionCount,
+		ApprovedCount:  e.ApprovedCount,
+		DeclinedCount:  e.DeclinedCount,
+		InReviewCount:  e.InReviewCount,
+		Features:       e.Features,
+		Metadata:       e.Metadata,
+		FirstSessionAt: FormatTimePtr(e.FirstSessionAt),
+		LastSessionAt:  FormatTimePtr(e.LastSessionAt),
+		LastActivityAt: FormatTimePtr(e.LastActivityAt),
+		CreatedAt:      FormatTime(e.CreatedAt),
+		UpdatedAt:      FormatTime(e.UpdatedAt),
+		DeletedAt:      FormatTimePtr(e.DeletedAt),
+	}
+	if r.Features == nil {
+		r.Features = map[string]string{}
+	}
+	if r.Metadata == nil {
+		r.Metadata = map[string]any{}
+	}
+	if e.Kind == KindBusiness {
+		r.BusinessProfile = &BusinessProfile{
+			LegalName: e.LegalName, DisplayName: e.DisplayName,
+			RegistrationNumber: e.RegistrationNumber, CountryCode: e.CountryCode, Region: e.Region,
+		}
+	} else {
+		r.UserProfile = &UserProfile{
+			FullName: e.FullName, DisplayName: e.DisplayName, DateOfBirth: e.DateOfBirth,
+			PortraitImage: e.PortraitImage, Nationality: e.Nationality,
+			DocumentNumber: e.DocumentNumber, Email: e.Email, Phone: e.Phone,
+		}
+	}
+	return r
+}
+
+// FormatTime writes t as an RFC 3339 UTC string.
+func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// FormatTimePtr writes t as an RFC 3339 UTC string, or nil.
+func FormatTimePtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := FormatTime(*t)
+	return &s
+}
+
+// NewEntity is what CreateEntity needs: the entity's identity, its initial status and
+// profile. The caller has validated the values.
+type NewEntity struct {
+	Kind       string
+	VendorData string
+	// Status is the initial status; empty means ACTIVE.
+	Status string
+	// Reason and Actor are recorded in the audit trail.
+	Reason string
+	Actor  string
+	// Profile holds the profile fields to set, by name.
+	Profile  map[string]*string
+	Metadata map[string]any
+}
+
+// CreateEntity creates a live entity. A live entity with the same vendor_data is a
+// conflict. The creation is audited and announced (kind.data.updated, activity.created) in
+// the same transaction.
+func (s *Store) CreateEntity(ctx context.Context, appID string, in NewEntity) (*Entity, error) {
+	now := s.Now()
+	status := in.Status
+	if status == "" {
+		status = StatusActive
+	}
+	e := &Entity{
+		ID:             newID(),
+		ApplicationID:  appID,
+		Kind:           in.Kind,
+		VendorData:     in.VendorData,
+		Status:         status,
+		Features:       map[string]string{},
+		Metadata:       in.Metadata,
+		LastActivityAt: &now,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+	}
+	if e.Metadata == nil {
+		e.Metadata = map[string]any{}
+	}
+	if in.Reason != "" {
+		e.StatusReason = &in.Reason
+	}
+	changed := []string{"vendor_data", "status"}
+	for _, name := range ProfileFields(in.Kind) {
+		if v, ok := in.Profile[name]; ok && v != nil {
+			*e.profileField(name) = v
+			changed = append(changed, name)
+		}
+	}
+	if len(e.Metadata) > 0 {
+		changed = append(changed, "metadata")
+	}
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(e).Error; err != nil {
+			if errors.Is(err, gorm.ErrDuplicatedKey) {
+				return fmt.Errorf("a live %s with vendor_data %q already exists: %w", in.Kind, in.VendorData, ErrConflict)
+			}
+			return err
+		}
+		w := s.entityWriter(tx, e, now)
+		if err := w.audit(nil, status, in.Reason, in.Actor, ""); err != nil {
+			return err
+		}
+		if err := w.dataUpdated(changed); err != nil {
+			return err
+		}
+		if err := w.activity(ActivityCreated, map[string]any{"status": status, "actor": in.Actor}); err != nil {
+			return err
+		}
+		return w.save(nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// GetEntity returns the live entity with vendorData or, when there is none, the most
+// recently deleted one that has not been purged.
+func (s *Store) GetEntity(ctx context.Context, appID, kind, vendorData string) (*Entity, error) {
+	var e Entity
+	err := s.db.WithContext(ctx).
+		Where("application_id = ? AND kind = ? AND vendor_data = ?", appID, kind, vendorData).
+		Order("deleted_at IS NOT NULL, deleted_at DESC").
+		Take(&e).Error
+	if err != nil {
+		return nil, notFound(err, kind)
+	}
+	return &e, nil
+}
+
+// liveEntityForUpdate locks and returns the live entity with vendorData.
+func liveEntityForUpdate(tx *gorm.DB, appID, kind, vendorData string) (*Entity, error) {
+	var e Entity
+	err := forUpdate(tx).
+		Where("application_id = ? AND kind = ? AND vendor_data = ? AND deleted_at IS NULL", appID, kind, vendorData).
+		Take(&e).Error
+	if err != nil {
+		return nil, notFound(err, kind)
+	}
+	return &e, nil
+}
+
+// EntityFilter selects entities in ListEntities.
+type EntityFilter struct {
+	// Status keeps only entities with this status, when set.
+	Status string
+	// Search keeps entities whose vendor_data or names contain it, case-insensitively.
+	Search string
+	Limit  int
+	Offset int
+}
+
+// ListEntities returns one page of live entities, newest first, and the number of all
+// entities matching the filter.
+func (s *Store) ListEntities(ctx context.Context, appID, kind string, f EntityFilter) ([]Entity, int64, error) {
+	q := s.db.WithContext(ctx).Model(&Entity{}).
+		Where("application_id = ? AND kind = ? AND deleted_at IS NULL", appID, kind)
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if f.Search != "" {
+		pattern := "%" + escapeLike(strings.ToLower(f.Search)) + "%"
+		columns := []string{"vendor_data", "display_name"}
+		if kind == KindBusiness {
+			columns = append(columns, "legal_name", "registration_number")
+		} else {
+			columns = append(columns, "full_name", "email")
+		}
+		conds := make([]string, len(columns))
+		args := make([]any, len(columns))
+		for i, c := range columns {
+			conds[i] = "LOWER(" + c + `) LIKE ? ESCAPE '\'`
+			args[i] = pattern
+		}
+		q = q.Where("("+strings.Join(conds, " OR ")+")", args...)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, err
+	}
+	var out []Entity
+	err := q.Order("created_at DESC, id DESC").Limit(f.Limit).Offset(f.Offset).Find(&out).Error
+	return out, total, err
+}
+
+// escapeLike escapes LIKE's wildcards so that a search matches them literally.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// EntityPatch is a partial update of an entity's profile.
+type EntityPatch struct {
+	// Profile holds the fields to change; a nil value clears the field.
+	Profile map[string]*string
+	// Metadata replaces the metadata wholesale when MetadataSet.
+	Metadata    map[string]any
+	MetadataSet bool
+}
+
+// UpdateEntity applies patch to the live entity with vendorData. Only fields whose value
+// changes are written and announced; a patch that changes nothing writes nothing.
+func (s *Store) UpdateEntity(ctx context.Context, appID, kind, vendorData string, patch EntityPatch) (*Entity, error) {
+	var out *Entity
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		e, err := liveEntityForUpdate(tx, appID, kind, vendorData)
+		if err != nil {
+			return err
+		}
+		out = e
+		columns := map[string]any{}
+		var changed []string
+		for _, name := range ProfileFields(kind) {
+			v, ok := patch.Profile[name]
+			if !ok {
+				continue
+			}
+			field := e.profileField(name)
+			if equalStringPtr(*field, v) {
+				continue
+			}
+			*field = v
+			columns[name] = v
+			changed = append(changed, name)
+		}
+		if patch.MetadataSet {
+			md := patch.Metadata
+			if md == nil {
+				md = map[string]any{}
+			}
+			if !equalJSON(e.Metadata, md) {
+				e.Metadata = md
+				columns["metadata"] = jsonColumn(md)
+				changed = append(changed, "metadata")
+			}
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		now := s.Now()
+		e.LastActivityAt = &now
+		columns["last_activity_at"] = now
+		w := s.entityWriter(tx, e, now)
+		if err := w.dataUpdated(changed); err != nil {
+			return err
+		}
+		if err := w.activity(ActivityProfileUpdated, map[string]any{"changed_fields": changed}); err != nil {
+			return err
+		}
+		return w.save(columns)
+	})
+	return out, err
+}
+
+// DeleteEntities soft-deletes the live entities named in vendorDataList, or every live
+// entity of kind when all is set, and returns how many it deleted. Each deletion is
+// announced with kind.data.updated (changed_fields ["deleted_at"]).
+func (s *Store) DeleteEntities(ctx context.Context, appID, kind string, vendorDataList []string, all bool) (int, error) {
+	const batch = 200
+	deleted := 0
+	if all {
+		for {
+			n, err := s.deleteBatch(ctx, appID, kind, nil, batch)
+			deleted += n
+			if err != nil || n < batch {
+				return deleted, err
+			}
+		}
+	}
+	for start := 0; start < len(vendorDataList); start += batch {
+		names := vendorDataList[start:min(start+batch, len(vendorDataList))]
+		n, err := s.deleteBatch(ctx, appID, kind, names, batch)
+		deleted += n
+		if err != nil {
+			return deleted, err
+		}
+	}
+	return deleted, nil
+}
+
+// deleteBatch deletes up to limit live entities (those named, or any when names is nil)
+// in one transaction.
+func (s *Store) deleteBatch(ctx context.Context, appID, kind string, names []string, limit int) (int, error) {
+	n := 0
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		q := forUpdate(tx).Where("application_id = ? AND kind = ? AND deleted_at IS NULL", appID, kind)
+		if names != nil {
+			q = q.Where("vendor_data IN ?", names)
+		}
+		var rows []Entity
+		if err := q.Order("id").Limit(limit).Find(&rows).Error; err != nil {
+			return err
+		}
+		now := s.Now()
+		for i := range rows {
+			e := &rows[i]
+			e.DeletedAt = &now
+			e.LastActivityAt = &now
+			w := s.entityWriter(tx, e, now)
+			if err := w.dataUpdated([]string{"deleted_at"}); err != nil {
+				return err
+			}
+			if err := w.activity(ActivityDeleted, map[string]any{}); err != nil {
+				return err
+			}
+			if err := w.save(map[string]any{"deleted_at": now, "last_activity_at": now}); err != nil {
+				return err
+			}
+		}
+		n = len(rows)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func equalStringPtr(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return *a == *b
+}

@@ -1,0 +1,263 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Inbox states.
+const (
+	InboxPending = "pending"
+	InboxApplied = "applied"
+	InboxFailed  = "failed"
+)
+
+// InboxItem is one acknowledged request that a worker applies later (a status change, a
+// session event). It is committed before the request is answered, so nothing acknowledged
+// is lost when the queue is; its id is the task id of the job that applies it.
+type InboxItem struct {
+	ID            string `gorm:"primaryKey"`
+	ApplicationID string `gorm:"not null"`
+	TaskType      string `gorm:"not null"`
+	DedupKey      *string
+	Payload       string    `gorm:"type:jsonb;not null"`
+	State         string    `gorm:"not null"`
+	Attempts      int       `gorm:"not null"`
+	LastError     string    `gorm:"not null"`
+	CreatedAt     time.Time `gorm:"not null"`
+	EnqueuedAt    time.Time `gorm:"not null"`
+	AppliedAt     *time.Time
+}
+
+// TableName is the table of the inbox.
+func (InboxItem) TableName() string { return "inbox" }
+
+// JobResource is the JSON shape of an inbox item seen as a job.
+type JobResource struct {
+	JobID     string  `json:"job_id"`
+	Type      string  `json:"type"`
+	State     string  `json:"state"`
+	Attempts  int     `json:"attempts"`
+	LastError string  `json:"last_error"`
+	CreatedAt string  `json:"created_at"`
+	AppliedAt *string `json:"applied_at"`
+}
+
+// Resource returns the item's JSON shape.
+func (i *InboxItem) Resource() JobResource {
+	return JobResource{
+		JobID: i.ID, Type: i.TaskType, State: i.State, Attempts: i.Attempts,
+		LastError: i.LastError, CreatedAt: FormatTime(i.CreatedAt), AppliedAt: FormatTimePtr(i.AppliedAt),
+	}
+}
+
+// InboxItem returns one inbox item of an application.
+func (s *Store) InboxItem(ctx context.Context, appID, id string) (*InboxItem, error) {
+	if !validUUID(id) {
+		return nil, fmt.Errorf("job: %w", ErrNotFound)
+	}
+	var item InboxItem
+	if err := s.db.WithContext(ctx).Where("application_id = ? AND id = ?", appID, id).Take(&item).Error; err != nil {
+		return nil, notFound(err, "job")
+	}
+	return &item, nil
+}
+
+func newInboxItem(appID, taskType string, payload any, now time.Time) (*InboxItem, error) {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return nil, err
+	}
+	return &InboxItem{
+		ID:            newID(),
+		ApplicationID: appID,
+		TaskType:      taskType,
+		Payload:       string(b),
+		State:         InboxPending,
+		CreatedAt:     now,
+		EnqueuedAt:    now,
+	}, nil
+}
+
+// lockInboxItem locks an inbox item for the rest of the transaction.
+func lockInboxItem(tx *gorm.DB, id string) (*InboxItem, error) {
+	if !validUUID(id) {
+		return nil, fmt.Errorf("inbox item %q: %w", id, ErrNotFound)
+	}
+	var item InboxItem
+	if err := forUpdate(tx).Where("id = ?", id).Take(&item).Error; err != nil {
+		return nil, notFound(err, "inbox item")
+	}
+	return &item, nil
+}
+
+// finishInboxItem marks a locked item applied, or failed with a reason.
+func finishInboxItem(tx *gorm.DB, item *InboxItem, now time.Time, failure string) error {
+	item.State = InboxApplied
+	if failure != "" {
+		item.State = InboxFailed
+	}
+	item.AppliedAt = &now
+	item.LastError = failure
+	return tx.Model(&InboxItem{}).Where("id = ?", item.ID).Updates(map[string]any{
+		"state":      item.State,
+		"applied_at": now,
+		"last_error": failure,
+		"attempts":   gorm.Expr("attempts + 1"),
+	}).Error
+}
+
+// RecordInboxFailure counts a failed attempt at a pending item and keeps its error, for
+// operators; the queue retries the job.
+func (s *Store) RecordInboxFailure(ctx context.Context, id string, cause error) error {
+	if !validUUID(id) {
+		return nil
+	}
+	msg := cause.Error()
+	if len(msg) > 2000 {
+		msg = msg[:2000]
+	}
+	return s.db.WithContext(ctx).Model(&InboxItem{}).
+		Where("id = ? AND state = ?", id, InboxPending).
+		Updates(map[string]any{"attempts": gorm.Expr("attempts + 1"), "last_error": msg}).Error
+}
+
+// ClaimStaleInbox returns up to limit pending items last enqueued more than olderThan ago,
+// and marks them enqueued now, so that concurrent relays do not take the same items and
+// an item is offered again only after another olderThan.
+func (s *Store) ClaimStaleInbox(ctx context.Context, olderThan time.Duration, limit int) ([]InboxItem, error) {
+	var items []InboxItem
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		now := s.Now()
+		err := tx.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"}).
+			Where("state = ? AND enqueued_at <= ?", InboxPending, now.Add(-olderThan)).
+			Order("enqueued_at").Limit(limit).Find(&items).Error
+		if err != nil || len(items) == 0 {
+			return err
+		}
+		ids := make([]string, len(items))
+		for i := range items {
+			ids[i] = items[i].ID
+		}
+		return tx.Model(&InboxItem{}).Where("id IN ?", ids).Update("enqueued_at", now).Error
+	})
+	return items, err
+}
+
+// StatusRequest is a manual status change waiting in the inbox.
+type StatusRequest struct {
+	EntityID string `json:"entity_id"`
+	Status   string `json:"status"`
+	Reason   string `json:"reason"`
+	Actor    string `json:"actor"`
+}
+
+// RequestStatusChange stores a status change of the live entity with vendorData in the
+// inbox, to be applied by a worker through a job of taskType, and returns the item.
+func (s *Store) RequestStatusChange(ctx context.Context, appID, kind, vendorData, taskType string, req StatusRequest) (*InboxItem, error) {
+	var item *InboxItem
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		var e Entity
+		err := tx.Select("id").
+			Where("application_id = ? AND kind = ? AND vendor_data = ? AND deleted_at IS NULL", appID, kind, vendorData).
+			Take(&e).Error
+		if err != nil {
+			return notFound(err, kind)
+		}
+		req.EntityID = e.ID
+		item, err = newInboxItem(appID, taskType, req, s.Now())
+		if err != nil {
+			return err
+		}
+		return tx.Create(item).Error
+	})
+	return item, err
+}
+
+// StatusOutcome says what applying a status change did.
+type StatusOutcome string
+
+// The outcomes of ApplyStatusChange.
+const (
+	// StatusChanged: the entity moved to the new status.
+	StatusChanged StatusOutcome = "changed"
+	// StatusUnchanged: the entity already had the status; nothing was written.
+	StatusUnchanged StatusOutcome = "unchanged"
+	// StatusAlreadyApplied: the item was applied (or failed) before; a duplicate job.
+	StatusAlreadyApplied StatusOutcome = "already_applied"
+	// StatusEntityGone: the entity was deleted before the change could apply.
+	StatusEntityGone StatusOutcome = "entity_gone"
+	// StatusInvalid: the stored request could not be read; it failed for good.
+	StatusInvalid StatusOutcome = "invalid"
+)
+
+// ApplyStatusChange applies the status change stored in inbox item id, once: under the
+// entity's row lock it moves the status, writes the audit record, the timeline entry and
+// the kind.status.updated event with previous_status, and marks the item applied, all in
+// one transaction. Applying an item again changes nothing.
+func (s *Store) ApplyStatusChange(ctx context.Context, id string) (StatusOutcome, error) {
+	var outcome StatusOutcome
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		item, err := lockInboxItem(tx, id)
+		if err != nil {
+			return err
+		}
+		if item.State != InboxPending {
+			outcome = StatusAlreadyApplied
+			return nil
+		}
+		var req StatusRequest
+		if err := json.Unmarshal([]byte(item.Payload), &req); err != nil || !ValidStatus(req.Status) || !validUUID(req.EntityID) {
+			outcome = StatusInvalid
+			return finishInboxItem(tx, item, s.Now(), "the stored request is not a valid status change")
+		}
+		var e Entity
+		err = forUpdate(tx).Where("id = ? AND application_id = ?", req.EntityID, item.ApplicationID).Take(&e).Error
+		// The clock is read under the entity's lock, so audit times follow the order in
+		// which changes were applied.
+		now := s.Now()
+		if errors.Is(err, gorm.ErrRecordNotFound) || (err == nil && e.DeletedAt != nil) {
+			outcome = StatusEntityGone
+			return finishInboxItem(tx, item, now, "the entity was deleted before the change could apply")
+		}
+		if err != nil {
+			return err
+		}
+		if e.Status == req.Status {
+			outcome = StatusUnchanged
+			return finishInboxItem(tx, item, now, "")
+		}
+		previous := e.Status
+		reason := req.Reason
+		if reason == "" {
+			reason = "manual"
+		}
+		e.Status = req.Status
+		e.StatusReason = &reason
+		e.LastActivityAt = &now
+		w := s.entityWriter(tx, &e, now)
+		if err := w.audit(&previous, req.Status, reason, req.Actor, ""); err != nil {
+			return err
+		}
+		if err := w.statusUpdated(previous, reason, req.Actor, ""); err != nil {
+			return err
+		}
+		details := map[string]any{"from": previous, "to": req.Status, "reason": reason, "actor": req.Actor}
+		if err := w.activity(ActivityStatusChanged, details); err != nil {
+			return err
+		}
+		err = w.save(map[string]any{"status": e.Status, "status_reason": reason, "last_activity_at": now})
+		if err != nil {
+			return err
+		}
+		outcome = StatusChanged
+		return finishInboxItem(tx, item, now, "")
+	})
+	return outcome, err
+}

@@ -1,0 +1,267 @@
+// Package models holds Standing's data model and every query on it. It is the only
+// package that talks to the database: the rest of the program calls Store methods, each of
+// which opens and closes its own transaction.
+package models
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/google/uuid"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
+)
+
+// Sentinel errors returned by Store methods; the HTTP layer maps them to status codes.
+var (
+	// ErrNotFound means the row asked for does not exist (for this application).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means the change would break a uniqueness rule or a state rule.
+	ErrConflict = errors.New("conflict")
+)
+
+// Dialect names the database engine behind a Store.
+type Dialect string
+
+// The engines Standing runs on.
+const (
+	// Postgres is the production system of record.
+	Postgres Dialect = "postgres"
+	// SQLite is the embedded store of dev mode.
+	SQLite Dialect = "sqlite"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Store is Standing's system of record.
+type Store struct {
+	db      *gorm.DB
+	dialect Dialect
+	now     func() time.Time
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock replaces the wall clock, for tests that control time.
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) { s.now = now }
+}
+
+// Open connects to dsn: a postgres:// URL, or a SQLite file path for the embedded store.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	s := &Store{now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	cfg := &gorm.Config{
+		Logger:                 logger.Discard,
+		TranslateError:         true,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return s.Now() },
+	}
+	var dialector gorm.Dialector
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		s.dialect = Postgres
+		dialector = postgres.Open(dsn)
+	} else {
+		s.dialect = SQLite
+		dialector = sqlite.Open(sqliteDSN(dsn))
+	}
+	db, err := gorm.Open(dialector, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", s.dialect, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	if s.dialect == SQLite {
+		// SQLite has no row locks: one connection makes every transaction the only
+		// writer, so the same locking code stays correct.
+		sqlDB.SetMaxOpenConns(1)
+	} else {
+		sqlDB.SetMaxOpenConns(20)
+		sqlDB.SetMaxIdleConns(10)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", s.dialect, err)
+	}
+	s.db = db
+	return s, nil
+}
+
+// sqliteDSN adds the pragmas the embedded store needs to a file path.
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_txlock", "immediate")
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return "file:" + path + sep + q.Encode()
+}
+
+// Dialect reports the engine behind the store.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Now is the store's clock, in UTC and truncated to the microseconds both engines keep.
+func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// Close closes the connection pool.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// MigrateOption configures Migrate.
+type MigrateOption func(*migrateOptions)
+
+type migrateOptions struct {
+	lock bool
+	log  *slog.Logger
+}
+
+// WithMigrationLock takes a PostgreSQL advisory lock around the migrations, so that
+// several processes running `standing migrate` at once apply each migration once.
+func WithMigrationLock() MigrateOption { return func(o *migrateOptions) { o.lock = true } }
+
+// WithMigrationLog logs each migration applied.
+func WithMigrationLog(l *slog.Logger) MigrateOption { return func(o *migrateOptions) { o.log = l } }
+
+// Migrate applies the versioned migrations of the store's dialect that are not applied
+// yet, and returns how many it applied.
+func (s *Store) Migrate(ctx context.Context, opts ...MigrateOption) (int, error) {
+	var o migrateOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return 0, err
+	}
+	dir, gooseDialect := "migrations/postgres", goose.DialectPostgres
+	if s.dialect == SQLite {
+		dir, gooseDialect = "migrations/sqlite", goose.DialectSQLite3
+	}
+	fsys, err := fs.Sub(migrations, dir)
+	if err != nil {
+		return 0, err
+	}
+	popts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	if o.lock && s.dialect == Postgres {
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return 0, err
+		}
+		popts = append(popts, goose.WithSessionLocker(locker))
+	}
+	if o.log != nil {
+		popts = append(popts, goose.WithSlog(o.log))
+	}
+	provider, err := goose.NewProvider(gooseDialect, sqlDB, fsys, popts...)
+	if err != nil {
+		return 0, fmt.Errorf("load migrations: %w", err)
+	}
+	results, err := provider.Up(ctx)
+	if err != nil {
+		return len(results), fmt.Errorf("apply migrations: %w", err)
+	}
+	return len(results), nil
+}
+
+// PendingMigrations reports how many migrations are not applied yet.
+func (s *Store) PendingMigrations(ctx context.Context) (int, error) {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return 0, err
+	}
+	dir, gooseDialect := "migrations/postgres", goose.DialectPostgres
+	if s.dialect == SQLite {
+		dir, gooseDialect = "migrations/sqlite", goose.DialectSQLite3
+	}
+	fsys, err := fs.Sub(migrations, dir)
+	if err != nil {
+		return 0, err
+	}
+	provider, err := goose.NewProvider(gooseDialect, sqlDB, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return 0, err
+	}
+	statuses, err := provider.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, st := range statuses {
+		if st.State == goose.StatePending {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// newID returns a new time-ordered UUID, so that recent rows sit together in indexes.
+func newID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// validUUID reports whether s is a UUID in canonical form; other strings can never
+// match an id and would make PostgreSQL's uuid columns fail.
+func validUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	_, err := uuid.Parse(s)
+	return err == nil
+}
+
+// transaction runs fn in one database transaction.
+func (s *Store) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.db.WithContext(ctx).Transaction(fn, &sql.TxOptions{})
+}
+
+// forUpdate locks the selected rows until the transaction ends (PostgreSQL; on SQLite the
+// single connection already makes the transaction the only writer).
+func forUpdate(tx *gorm.DB) *gorm.DB {
+	return tx.Clauses(clause.Locking{Strength: "UPDATE"})
+}
+
+// notFound maps gorm's not-found error to ErrNotFound.
+func notFound(err error, what string) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return err
+}
