@@ -233,19 +233,25 @@ func (c *Config) validate() error {
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return bad("ADMIN_TOKEN", "must be at least 16 characters")
 	}
-	if c.Mode != ModeDev && c.DatabaseURL != "" && !isPostgresURL(c.DatabaseURL) {
-		return bad("DATABASE_URL", "must be a postgres:// URL outside dev mode")
+	return nil
+}
+
+// RequireDatabase reports, naming the variable, a process started without a database.
+// A SQLite file path is accepted only when sqliteOK (migrate and apps may work on dev
+// mode's file; ingest and work need PostgreSQL's row locks to run side by side).
+func (c Config) RequireDatabase(sqliteOK bool) error {
+	if c.DatabaseURL == "" {
+		return fmt.Errorf("%sDATABASE_URL: required (postgres://user@host:5432/db)", Prefix)
+	}
+	if !sqliteOK && !isPostgresURL(c.DatabaseURL) {
+		return fmt.Errorf("%sDATABASE_URL: must be a postgres:// URL (SQLite is for `standing dev` only)", Prefix)
 	}
 	return nil
 }
 
-// RequireServices reports, naming the variable, a production process started without
-// PostgreSQL or Redis configured.
-func (c Config) RequireServices(needRedis bool) error {
-	if c.DatabaseURL == "" {
-		return fmt.Errorf("%sDATABASE_URL: required (postgres://user@host:5432/db)", Prefix)
-	}
-	if needRedis && c.RedisURL == "" {
+// RequireRedis reports, naming the variable, a process started without Redis.
+func (c Config) RequireRedis() error {
+	if c.RedisURL == "" {
 		return fmt.Errorf("%sREDIS_URL: required (redis://host:6379/0)", Prefix)
 	}
 	return nil

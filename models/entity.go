@@ -152,14 +152,15 @@ type EntityResource struct {
 	CreatedAt      string            `json:"created_at"`
 	UpdatedAt      string            `json:"updated_at"`
 	DeletedAt      *string           `json:"deleted_at"`
+	DisplayName    *string           `json:"display_name"`
 	*UserProfile
 	*BusinessProfile
 }
 
-// UserProfile are the profile fields of a user.
+// UserProfile are the profile fields of a user (display_name, shared by both kinds, is in
+// EntityResource).
 type UserProfile struct {
 	FullName       *string `json:"full_name"`
-	DisplayName    *string `json:"display_name"`
 	DateOfBirth    *string `json:"date_of_birth"`
 	PortraitImage  *string `json:"portrait_image"`
 	Nationality    *string `json:"nationality"`
@@ -168,10 +169,9 @@ type UserProfile struct {
 	Phone          *string `json:"phone"`
 }
 
-// BusinessProfile are the profile fields of a business.
+// BusinessProfile are the profile fields of a business, besides display_name.
 type BusinessProfile struct {
 	LegalName          *string `json:"legal_name"`
-	DisplayName        *string `json:"display_name"`
 	RegistrationNumber *string `json:"registration_number"`
 	CountryCode        *string `json:"country_code"`
 	Region             *string `json:"region"`
@@ -197,6 +197,7 @@ func (e *Entity) Resource() EntityResource {
 		CreatedAt:      FormatTime(e.CreatedAt),
 		UpdatedAt:      FormatTime(e.UpdatedAt),
 		DeletedAt:      FormatTimePtr(e.DeletedAt),
+		DisplayName:    e.DisplayName,
 	}
 	if r.Features == nil {
 		r.Features = map[string]string{}
@@ -206,12 +207,12 @@ func (e *Entity) Resource() EntityResource {
 	}
 	if e.Kind == KindBusiness {
 		r.BusinessProfile = &BusinessProfile{
-			LegalName: e.LegalName, DisplayName: e.DisplayName,
+			LegalName: e.LegalName,
 			RegistrationNumber: e.RegistrationNumber, CountryCode: e.CountryCode, Region: e.Region,
 		}
 	} else {
 		r.UserProfile = &UserProfile{
-			FullName: e.FullName, DisplayName: e.DisplayName, DateOfBirth: e.DateOfBirth,
+			FullName: e.FullName, DateOfBirth: e.DateOfBirth,
 			PortraitImage: e.PortraitImage, Nationality: e.Nationality,
 			DocumentNumber: e.DocumentNumber, Email: e.Email, Phone: e.Phone,
 		}

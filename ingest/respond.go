@@ -1,0 +1,93 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/standinghq/standing/models"
+)
+
+// problem is an error the client can act on: a status code, a detail naming the
+// problem and, for bad fields, one message per field.
+type problem struct {
+	status int
+	detail string
+	fields map[string]string
+	// retryAfter, in seconds, is sent as Retry-After when set.
+	retryAfter int
+}
+
+func (p *problem) Error() string { return p.detail }
+
+// errorBody is the JSON shape of every error answer.
+type errorBody struct {
+	Detail string            `json:"detail"`
+	Errors map[string]string `json:"errors,omitempty"`
+}
+
+func badRequest(format string, args ...any) *problem {
+	return &problem{status: http.StatusBadRequest, detail: fmt.Sprintf(format, args...)}
+}
+
+// invalidFields is a 400 for one or more bad fields; detail names the first.
+func invalidFields(fields map[string]string) *problem {
+	keys := models.ProblemKeys(fields)
+	detail := fmt.Sprintf("Invalid field %s: %s", keys[0], fields[keys[0]])
+	if len(keys) > 1 {
+		detail += fmt.Sprintf(" (and %d more problems, see errors)", len(keys)-1)
+	}
+	return &problem{status: http.StatusBadRequest, detail: detail, fields: fields}
+}
+
+// writeJSON writes v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError maps err to an answer: problems as they are, the store's sentinel errors to
+// 404 and 409, anything else to a 500 that shows nothing of the cause (it is logged).
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var p *problem
+	switch {
+	case errors.As(err, &p):
+	case errors.Is(err, models.ErrNotFound):
+		p = &problem{status: http.StatusNotFound, detail: "Not found."}
+	case errors.Is(err, models.ErrConflict):
+		p = &problem{status: http.StatusConflict, detail: conflictDetail(err)}
+	case r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		p = &problem{status: 499, detail: "Request cancelled."}
+	default:
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		p = &problem{status: http.StatusInternalServerError, detail: "Internal error; it has been logged."}
+	}
+	if p.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
+	}
+	writeJSON(w, p.status, errorBody{Detail: p.detail, Errors: p.fields})
+}
+
+// conflictDetail is the message of a conflict without the sentinel's suffix.
+func conflictDetail(err error) string {
+	msg := err.Error()
+	suffix := ": " + models.ErrConflict.Error()
+	if len(msg) > len(suffix) && msg[len(msg)-len(suffix):] == suffix {
+		msg = msg[:len(msg)-len(suffix)]
+	}
+	if msg == "" {
+		return "Conflict."
+	}
+	return capitalise(msg) + "."
+}
+
+func capitalise(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}

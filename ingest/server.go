@@ -1,0 +1,192 @@
+// Package ingest is Standing's HTTP API: routing, authentication, validation and the
+// mapping of errors to answers. Handlers are thin: reads come from the store, writes go
+// to the store in one transaction, and work that can wait goes to the inbox and a job.
+package ingest
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/hibiken/asynq"
+
+	"github.com/standinghq/standing/models"
+	"github.com/standinghq/standing/tasks"
+)
+
+// Enqueuer puts a job on the queue; *asynq.Client is one.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// Pinger checks that a dependency answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps are what the API needs.
+type Deps struct {
+	Store  *models.Store
+	Queue  Enqueuer
+	Queues tasks.Queues
+	// Redis is pinged by /readyz.
+	Redis Pinger
+	Log   *slog.Logger
+	// AdminToken guards the admin endpoints; empty disables them.
+	AdminToken string
+	// Extra mounts more routes (dev mode's helpers) on the router.
+	Extra func(chi.Router)
+}
+
+type server struct {
+	store      *models.Store
+	queue      Enqueuer
+	queues     tasks.Queues
+	redis      Pinger
+	log        *slog.Logger
+	adminToken string
+}
+
+// New returns the HTTP handler of the API.
+func New(d Deps) http.Handler {
+	s := &server{
+		store: d.Store, queue: d.Queue, queues: d.Queues, redis: d.Redis,
+		log: d.Log, adminToken: d.AdminToken,
+	}
+	r := chi.NewRouter()
+	r.Use(routeOnEscapedPath, middleware.RequestID, s.recoverer, s.accessLog)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{Detail: "Not found: no route for " + r.URL.Path + " (paths end with a slash)."})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Detail: fmt.Sprintf("Method %q not allowed on %s.", r.Method, r.URL.Path)})
+	})
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", s.ready)
+	r.Route("/v3", func(r chi.Router) {
+		r.Use(s.authenticate)
+		r.Route("/users", func(r chi.Router) { s.entityRoutes(r, models.KindUser) })
+		r.Route("/businesses", func(r chi.Router) { s.entityRoutes(r, models.KindBusiness) })
+		r.Get("/jobs/{job_id}/", s.getJob)
+	})
+	if d.Extra != nil {
+		d.Extra(r)
+	}
+	return r
+}
+
+// ready answers 200 when the database and Redis answer, 503 otherwise.
+func (s *server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"database": "ok", "redis": "ok"}
+	status := http.StatusOK
+	if err := s.store.Ping(ctx); err != nil {
+		checks["database"] = "unreachable"
+		status = http.StatusServiceUnavailable
+	}
+	if s.redis != nil {
+		if err := s.redis.Ping(ctx); err != nil {
+			checks["redis"] = "unreachable"
+			status = http.StatusServiceUnavailable
+		}
+	}
+	if status != http.StatusOK {
+		w.Header().Set("Retry-After", "5")
+	}
+	writeJSON(w, status, map[string]any{"status": map[bool]string{true: "ready", false: "unavailable"}[status == http.StatusOK], "checks": checks})
+}
+
+type ctxKey int
+
+const appKey ctxKey = iota
+
+// appFrom returns the application the request authenticated as.
+func appFrom(r *http.Request) *models.Application {
+	return r.Context().Value(appKey).(*models.Application)
+}
+
+// authenticate resolves the x-api-key header to an application, or answers 401.
+func (s *server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		app, err := s.store.ApplicationByAPIKey(r.Context(), r.Header.Get("x-api-key"))
+		if err != nil {
+			if r.Context().Err() == nil && !isNotFound(err) {
+				s.log.ErrorContext(r.Context(), "API key lookup failed", "error", err)
+				writeJSON(w, http.StatusServiceUnavailable, errorBody{Detail: "The database is unavailable; try again shortly."})
+				return
+			}
+			writeJSON(w, http.StatusUnauthorized, errorBody{Detail: "Invalid or missing API key"})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), appKey, app)))
+	})
+}
+
+// RequireAdmin guards a handler with the admin token (Authorization: Bearer <token>).
+func RequireAdmin(token string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, errorBody{Detail: "Invalid or missing admin token"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func isNotFound(err error) bool { return errors.Is(err, models.ErrNotFound) }
+
+// routeOnEscapedPath makes the router match the escaped path, so that a path parameter
+// is always percent-encoded (and decoded once by its handler) whether or not the client
+// escaped more than it had to.
+func routeOnEscapedPath(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rctx := chi.RouteContext(r.Context()); rctx != nil {
+			rctx.RoutePath = r.URL.EscapedPath()
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverer turns a panic into a logged 500 that shows nothing of the cause.
+func (s *server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(r.Context(), "handler panicked", "method", r.Method, "path", r.URL.Path,
+					"panic", fmt.Sprint(v), "request_id", middleware.GetReqID(r.Context()))
+				writeJSON(w, http.StatusInternalServerError, errorBody{Detail: "Internal error; it has been logged."})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// accessLog logs every request at debug level, and server errors at error level.
+func (s *server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		level := slog.LevelDebug
+		if ww.Status() >= 500 {
+			level = slog.LevelError
+		}
+		s.log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path,
+			"status", ww.Status(), "duration_ms", time.Since(start).Milliseconds(),
+			"request_id", middleware.GetReqID(r.Context()))
+	})
+}

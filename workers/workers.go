@@ -1,0 +1,110 @@
+// Package workers runs Standing's background jobs: one handler per task type, the mux
+// that routes them, the asynq server that runs them and the relay that re-enqueues what
+// the queue lost.
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/standinghq/standing/models"
+	"github.com/standinghq/standing/tasks"
+)
+
+// Handlers holds what the job handlers need.
+type Handlers struct {
+	Store *models.Store
+	Log   *slog.Logger
+}
+
+// NewMux routes every task type to its handler.
+func NewMux(h *Handlers) *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(tasks.TypeStatusApply, h.HandleStatusApply)
+	return mux
+}
+
+// HandleStatusApply applies a manual status change from the inbox. It is idempotent: a
+// change already applied is acknowledged without effect.
+func (h *Handlers) HandleStatusApply(ctx context.Context, t *asynq.Task) error {
+	p, err := tasks.ParseInboxPayload(t)
+	if err != nil {
+		return err
+	}
+	outcome, err := h.Store.ApplyStatusChange(ctx, p.InboxID)
+	if errors.Is(err, models.ErrNotFound) {
+		return fmt.Errorf("inbox item %s does not exist: %w", p.InboxID, asynq.SkipRetry)
+	}
+	if err != nil {
+		h.recordFailure(p.InboxID, err)
+		return fmt.Errorf("apply status change %s: %w", p.InboxID, err)
+	}
+	h.Log.Info("status change applied", "job_id", p.InboxID, "outcome", outcome)
+	return nil
+}
+
+// recordFailure keeps a failed attempt's error on the inbox row, for operators. It uses
+// its own context: the job's may be what failed.
+func (h *Handlers) recordFailure(id string, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Store.RecordInboxFailure(ctx, id, cause); err != nil {
+		h.Log.Warn("could not record a failed attempt", "job_id", id, "error", err)
+	}
+}
+
+// ServerConfig configures the asynq server of a work process.
+type ServerConfig struct {
+	Concurrency int
+	Queues      tasks.Queues
+	Log         *slog.Logger
+	// ShutdownTimeout is how long in-flight jobs may run on at shutdown before they are
+	// handed back to the queue.
+	ShutdownTimeout time.Duration
+}
+
+// NewServer returns the asynq server that runs the jobs.
+func NewServer(redis asynq.RedisConnOpt, cfg ServerConfig) *asynq.Server {
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	return asynq.NewServer(redis, asynq.Config{
+		Concurrency:     cfg.Concurrency,
+		Queues:          cfg.Queues.Priorities(),
+		RetryDelayFunc:  RetryDelay,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		// An idle worker looks for new jobs this often; the default second is slow for
+		// status changes a person is waiting to see.
+		TaskCheckInterval: 200 * time.Millisecond,
+		Logger:          asynqLogger{cfg.Log.With("component", "asynq")},
+		LogLevel:        asynq.WarnLevel,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			id, _ := asynq.GetTaskID(ctx)
+			retried, _ := asynq.GetRetryCount(ctx)
+			cfg.Log.Warn("job failed", "type", t.Type(), "task_id", id, "retry", retried, "error", err)
+		}),
+	})
+}
+
+// RetryDelay is the delay before a failed job runs again. A job whose worker died (its
+// lease expired) runs again at once; other failures back off exponentially.
+func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if errors.Is(err, asynq.ErrLeaseExpired) {
+		return time.Second
+	}
+	return asynq.DefaultRetryDelayFunc(n, err, t)
+}
+
+// asynqLogger sends asynq's log lines to slog.
+type asynqLogger struct{ log *slog.Logger }
+
+func (l asynqLogger) Debug(args ...any) { l.log.Debug(fmt.Sprint(args...)) }
+func (l asynqLogger) Info(args ...any)  { l.log.Info(fmt.Sprint(args...)) }
+func (l asynqLogger) Warn(args ...any)  { l.log.Warn(fmt.Sprint(args...)) }
+func (l asynqLogger) Error(args ...any) { l.log.Error(fmt.Sprint(args...)) }
+func (l asynqLogger) Fatal(args ...any) { l.log.Error(fmt.Sprint(args...)) }
