@@ -65,7 +65,7 @@ type Config struct {
 	// WebhookMaxAge is the age after which a delivery is not retried any more.
 	WebhookMaxAge time.Duration `env:"WEBHOOK_MAX_AGE" envDefault:"72h"`
 	// WebhookAllowCIDRs are webhook targets allowed despite the SSRF guard.
-	WebhookAllowCIDRs []netip.Prefix `env:"WEBHOOK_ALLOW_CIDRS"`
+	WebhookAllowCIDRs CIDRList `env:"WEBHOOK_ALLOW_CIDRS"`
 
 	// RateLimitRead is the number of read requests per API key per minute.
 	RateLimitRead int `env:"RATE_LIMIT_READ" envDefault:"600"`
@@ -98,7 +98,6 @@ func Load(mode Mode, getenv func(string) string) (Config, error) {
 		Prefix:      Prefix,
 		Environment: environment,
 		FuncMap: map[reflect.Type]env.ParserFunc{
-			reflect.TypeOf(netip.Prefix{}): parsePrefix,
 			reflect.TypeOf(slog.LevelInfo): parseLevel,
 		},
 	})
@@ -109,19 +108,47 @@ func Load(mode Mode, getenv func(string) string) (Config, error) {
 	return cfg, cfg.validate()
 }
 
-// parsePrefix reads one CIDR; a bare address is taken as a single-address prefix.
-func parsePrefix(v string) (any, error) {
+// CIDRList is a comma-separated list of CIDRs; a bare address is a single-address prefix.
+type CIDRList []netip.Prefix
+
+// UnmarshalText reads the list.
+func (l *CIDRList) UnmarshalText(text []byte) error {
+	*l = nil
+	for _, part := range strings.Split(string(text), ",") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		p, err := parsePrefix(part)
+		if err != nil {
+			return err
+		}
+		*l = append(*l, p)
+	}
+	return nil
+}
+
+// Contains reports whether addr is in one of the prefixes.
+func (l CIDRList) Contains(addr netip.Addr) bool {
+	for _, p := range l {
+		if p.Contains(addr.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+func parsePrefix(v string) (netip.Prefix, error) {
 	v = strings.TrimSpace(v)
 	if !strings.Contains(v, "/") {
 		addr, err := netip.ParseAddr(v)
 		if err != nil {
-			return nil, fmt.Errorf("%q is not a CIDR like 10.0.0.0/8", v)
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR like 10.0.0.0/8", v)
 		}
 		return netip.PrefixFrom(addr, addr.BitLen()), nil
 	}
 	p, err := netip.ParsePrefix(v)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not a CIDR like 10.0.0.0/8", v)
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR like 10.0.0.0/8", v)
 	}
 	return p.Masked(), nil
 }
@@ -169,7 +196,7 @@ func (c *Config) applyModeDefaults() {
 		c.WorkerConcurrency = 2 * runtime.NumCPU()
 	}
 	if c.WebhookAllowCIDRs == nil && dev {
-		c.WebhookAllowCIDRs = []netip.Prefix{
+		c.WebhookAllowCIDRs = CIDRList{
 			netip.MustParsePrefix("127.0.0.0/8"),
 			netip.MustParsePrefix("::1/128"),
 		}

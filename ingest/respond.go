@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/standinghq/standing/models"
 )
@@ -32,14 +33,18 @@ func badRequest(format string, args ...any) *problem {
 	return &problem{status: http.StatusBadRequest, detail: fmt.Sprintf(format, args...)}
 }
 
-// invalidFields is a 400 for one or more bad fields; detail names the first.
+// invalidFields is a 400 for one or more bad fields; detail names each of them.
 func invalidFields(fields map[string]string) *problem {
 	keys := models.ProblemKeys(fields)
-	detail := fmt.Sprintf("Invalid field %s: %s", keys[0], fields[keys[0]])
-	if len(keys) > 1 {
-		detail += fmt.Sprintf(" (and %d more problems, see errors)", len(keys)-1)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ": " + fields[k]
 	}
-	return &problem{status: http.StatusBadRequest, detail: detail, fields: fields}
+	label := "Invalid field "
+	if len(keys) > 1 {
+		label = "Invalid fields "
+	}
+	return &problem{status: http.StatusBadRequest, detail: label + strings.Join(parts, "; ") + ".", fields: fields}
 }
 
 // writeJSON writes v with status.

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/standinghq/standing/internal/testkit"
+)
+
+// syncBuffer is an io.Writer the test can read while run writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func envFrom(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// started runs the program in the background and returns a function that stops it and
+// returns run's error.
+func started(t *testing.T, args []string, vars map[string]string, stdout io.Writer) func() error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, envFrom(vars), stdout, io.Discard) }()
+	var once sync.Once
+	var err error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Error("the program did not stop within 30s")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+var printed = regexp.MustCompile(`(?m)^\s+(URL|API key|Admin token|Application):\s+(\S+)`)
+
+// waitForBanner waits until dev mode has printed its banner and returns its values.
+func waitForBanner(t *testing.T, out *syncBuffer) map[string]string {
+	t.Helper()
+	values := map[string]string{}
+	require.Eventually(t, func() bool {
+		for _, m := range printed.FindAllStringSubmatch(out.String(), -1) {
+			values[m[1]] = m[2]
+		}
+		return len(values) == 4
+	}, 30*time.Second, 20*time.Millisecond, "dev mode printed: %s", out.String())
+	return values
+}
+
+type client struct {
+	t    *testing.T
+	base string
+	key  string
+}
+
+func (c client) call(method, path string, body any) (int, map[string]any) {
+	c.t.Helper()
+	var reader io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		require.NoError(c.t, err)
+		reader = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, c.base+path, reader)
+	require.NoError(c.t, err)
+	req.Header.Set("x-api-key", c.key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(c.t, err)
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+// tour drives the API as a newcomer following the README would.
+func tour(t *testing.T, c client) {
+	t.Helper()
+	status, body := c.call("POST", "/v3/users/create/", map[string]any{"vendor_data": "user-123", "full_name": "Ana Ruiz"})
+	require.Equal(t, http.StatusCreated, status, body)
+	status, body = c.call("PATCH", "/v3/users/user-123/", map[string]any{"email": "ana@example.com"})
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, "ana@example.com", body["email"])
+	status, body = c.call("PATCH", "/v3/users/user-123/update-status/", map[string]any{"status": "FLAGGED", "reason": "manual check", "actor": "ops"})
+	require.Equal(t, http.StatusAccepted, status, body)
+	require.Eventually(t, func() bool {
+		_, got := c.call("GET", "/v3/users/user-123/", nil)
+		return got["status"] == "FLAGGED"
+	}, 20*time.Second, 50*time.Millisecond, "the worker applies the status change")
+	status, body = c.call("GET", "/v3/users/?status=FLAGGED", nil)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, float64(1), body["count"])
+	status, body = c.call("POST", "/v3/users/delete/", map[string]any{"vendor_data_list": []string{"user-123"}})
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, float64(1), body["deleted"])
+	_, body = c.call("GET", "/v3/users/user-123/", nil)
+	require.NotNil(t, body["deleted_at"])
+}
+
+func TestDevModeEndToEnd(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	vars := map[string]string{"STANDING_ADDR": "127.0.0.1:0", "STANDING_DATA_DIR": dir, "STANDING_LOG_LEVEL": "warn"}
+	out := &syncBuffer{}
+	stop := started(t, []string{"dev"}, vars, out)
+	banner := waitForBanner(t, out)
+	c := client{t: t, base: banner["URL"], key: banner["API key"]}
+
+	res, err := http.Get(c.base + "/readyz")
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	status, body := c.call("GET", "/v3/users/", nil)
+	require.Equal(t, http.StatusOK, status, body)
+	wrong := client{t: t, base: c.base, key: "nope-nope-nope-nope"}
+	status, _ = wrong.call("GET", "/v3/users/", nil)
+	require.Equal(t, http.StatusUnauthorized, status)
+
+	tour(t, c)
+	require.NoError(t, stop(), "a graceful shutdown returns no error")
+
+	// A restart on the same data directory keeps the data and the key.
+	out2 := &syncBuffer{}
+	stop2 := started(t, []string{"dev"}, vars, out2)
+	banner2 := waitForBanner(t, out2)
+	require.Equal(t, banner["API key"], banner2["API key"])
+	require.Equal(t, banner["Application"], banner2["Application"])
+	c2 := client{t: t, base: banner2["URL"], key: banner2["API key"]}
+	_, body = c2.call("GET", "/v3/users/user-123/", nil)
+	require.NotNil(t, body["deleted_at"])
+	require.NoError(t, stop2())
+}
+
+func TestDevModeTakesTheAPIKeyFromTheEnvironment(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{
+		"STANDING_ADDR": "127.0.0.1:0", "STANDING_DATA_DIR": t.TempDir(), "STANDING_LOG_LEVEL": "warn",
+		"STANDING_API_KEY": "my-own-dev-key-0123", "STANDING_ADMIN_TOKEN": "my-own-admin-token-0123",
+	}
+	out := &syncBuffer{}
+	started(t, []string{"dev"}, vars, out)
+	banner := waitForBanner(t, out)
+	require.Equal(t, "my-own-dev-key-0123", banner["API key"])
+	require.Equal(t, "my-own-admin-token-0123", banner["Admin token"])
+	status, _ := client{t: t, base: banner["URL"], key: "my-own-dev-key-0123"}.call("GET", "/v3/users/", nil)
+	require.Equal(t, http.StatusOK, status)
+}
+
+func TestProductionProcessesOnPostgresAndRedis(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{
+		"STANDING_DATABASE_URL": testkit.PostgresSchemaURL(t),
+		"STANDING_REDIS_URL":    testkit.RedisURL(),
+		"STANDING_LOG_LEVEL":    "warn",
+		"STANDING_RELAY_AFTER":  "1s",
+	}
+	ctx := context.Background()
+
+	// ingest refuses a database that is not migrated.
+	err := run(ctx, []string{"ingest"}, envFrom(vars), io.Discard, io.Discard)
+	require.ErrorContains(t, err, "standing migrate")
+
+	var out bytes.Buffer
+	require.NoError(t, run(ctx, []string{"migrate"}, envFrom(vars), &out, io.Discard))
+	require.Contains(t, out.String(), "applied 1 migration(s)")
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"migrate"}, envFrom(vars), &out, io.Discard))
+	require.Contains(t, out.String(), "applied 0 migration(s)")
+
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"apps", "create", "--name", "Acme KYC", "--api-key", "acme-key-0123456789"}, envFrom(vars), &out, io.Discard))
+	var app map[string]string
+	require.NoError(t, json.Unmarshal(out.Bytes(), &app))
+	require.Equal(t, "acme-key-0123456789", app["api_key"])
+	require.NotEmpty(t, app["application_id"])
+	require.True(t, strings.HasPrefix(app["ingest_secret"], "isk_"))
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"apps", "list"}, envFrom(vars), &out, io.Discard))
+	require.Contains(t, out.String(), app["application_id"])
+
+	apiVars := map[string]string{}
+	for k, v := range vars {
+		apiVars[k] = v
+	}
+	apiVars["STANDING_ADDR"] = "127.0.0.1:0"
+	apiVars["STANDING_LOG_LEVEL"] = "info"
+	// The API process: find its port from the log line it writes.
+	logs := &syncBuffer{}
+	ctxAPI, cancelAPI := context.WithCancel(ctx)
+	apiDone := make(chan error, 1)
+	go func() { apiDone <- run(ctxAPI, []string{"ingest"}, envFrom(apiVars), io.Discard, logs) }()
+	defer func() { cancelAPI(); <-apiDone }()
+	addr := regexp.MustCompile(`"msg":"API listening","addr":"([^"]+)"`)
+	var base string
+	require.Eventually(t, func() bool {
+		m := addr.FindStringSubmatch(logs.String())
+		if m == nil {
+			return false
+		}
+		base = "http://" + m[1]
+		return true
+	}, 20*time.Second, 20*time.Millisecond, "ingest logged: %s", logs.String())
+
+	stopWork := started(t, []string{"work"}, vars, io.Discard)
+	tour(t, client{t: t, base: base, key: "acme-key-0123456789"})
+	require.NoError(t, stopWork())
+}
+
+func TestUsageAndConfigurationErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	require.ErrorIs(t, run(ctx, nil, envFrom(nil), io.Discard, io.Discard), errUsage)
+	require.ErrorIs(t, run(ctx, []string{"launch"}, envFrom(nil), io.Discard, io.Discard), errUsage)
+	require.ErrorIs(t, run(ctx, []string{"apps", "create"}, envFrom(map[string]string{"STANDING_DATABASE_URL": "x.db"}), io.Discard, io.Discard), errUsage)
+
+	err := run(ctx, []string{"work"}, envFrom(nil), io.Discard, io.Discard)
+	require.ErrorContains(t, err, "STANDING_DATABASE_URL")
+	err = run(ctx, []string{"ingest"}, envFrom(map[string]string{"STANDING_DATABASE_URL": "/tmp/x.db", "STANDING_REDIS_URL": "redis://h:6379"}), io.Discard, io.Discard)
+	require.ErrorContains(t, err, "STANDING_DATABASE_URL: must be a postgres:// URL")
+	err = run(ctx, []string{"dev"}, envFrom(map[string]string{"STANDING_RELAY_AFTER": "soon"}), io.Discard, io.Discard)
+	require.ErrorContains(t, err, "STANDING_RELAY_AFTER")
+}

@@ -1,0 +1,126 @@
+package config_test
+
+import (
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/standinghq/standing/config"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestDefaultsDependOnTheMode(t *testing.T) {
+	t.Parallel()
+	dev, err := config.Load(config.ModeDev, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:8080", dev.Addr)
+	require.Equal(t, "text", dev.LogFormat)
+	require.Equal(t, "./.standing", dev.DataDir)
+	require.Equal(t, config.CIDRList{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, dev.WebhookAllowCIDRs)
+	require.True(t, dev.WebhookAllowCIDRs.Contains(netip.MustParseAddr("127.0.0.9")))
+	require.False(t, dev.WebhookAllowCIDRs.Contains(netip.MustParseAddr("10.0.0.1")))
+
+	prod, err := config.Load(config.ModeProduction, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, ":8080", prod.Addr)
+	require.Equal(t, "json", prod.LogFormat)
+	require.Empty(t, prod.WebhookAllowCIDRs)
+	require.Equal(t, 2*runtime.NumCPU(), prod.WorkerConcurrency)
+	require.Equal(t, 30*time.Second, prod.RelayAfter)
+	require.Equal(t, 15*time.Second, prod.WebhookTimeout)
+	require.Equal(t, 5*time.Second, prod.WebhookRetryInitial)
+	require.Equal(t, 10*time.Hour, prod.WebhookRetryMaxInterval)
+	require.Equal(t, 8, prod.WebhookMaxAttempts)
+	require.Equal(t, 72*time.Hour, prod.WebhookMaxAge)
+	require.Equal(t, 600, prod.RateLimitRead)
+	require.Equal(t, 300, prod.RateLimitWrite)
+	require.Equal(t, 60000, prod.RateLimitIntake)
+	require.Equal(t, slog.LevelInfo, prod.LogLevel)
+}
+
+func TestValuesAreRead(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load(config.ModeProduction, env(map[string]string{
+		"STANDING_ADDR":                "0.0.0.0:9000",
+		"STANDING_DATABASE_URL":        "postgres://u:secret@db:5432/standing",
+		"STANDING_REDIS_URL":           "redis://cache:6379/2",
+		"STANDING_WORKER_CONCURRENCY":  "3",
+		"STANDING_RELAY_AFTER":         "45s",
+		"STANDING_WEBHOOK_ALLOW_CIDRS": "10.0.0.0/8, 192.168.1.7",
+		"STANDING_LOG_LEVEL":           "debug",
+		"STANDING_LOG_FORMAT":          "text",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, "0.0.0.0:9000", cfg.Addr)
+	require.Equal(t, 3, cfg.WorkerConcurrency)
+	require.Equal(t, 45*time.Second, cfg.RelayAfter)
+	require.Equal(t, config.CIDRList{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")}, cfg.WebhookAllowCIDRs)
+	require.Equal(t, slog.LevelDebug, cfg.LogLevel)
+	require.NoError(t, cfg.RequireDatabase(false))
+	require.NoError(t, cfg.RequireRedis())
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, value string
+	}{
+		{"STANDING_RELAY_AFTER", "soon"},
+		{"STANDING_RELAY_AFTER", "-5s"},
+		{"STANDING_WORKER_CONCURRENCY", "many"},
+		{"STANDING_WORKER_CONCURRENCY", "-1"},
+		{"STANDING_WEBHOOK_TIMEOUT", "0s"},
+		{"STANDING_WEBHOOK_MAX_ATTEMPTS", "0"},
+		{"STANDING_WEBHOOK_ALLOW_CIDRS", "10.0.0.0/33"},
+		{"STANDING_WEBHOOK_RETRY_MAX_INTERVAL", "1s"},
+		{"STANDING_RATE_LIMIT_WRITE", "0"},
+		{"STANDING_LOG_LEVEL", "loud"},
+		{"STANDING_LOG_FORMAT", "xml"},
+		{"STANDING_REDIS_URL", "localhost:6379"},
+		{"STANDING_API_KEY", "short"},
+		{"STANDING_ADMIN_TOKEN", "short"},
+	}
+	for _, c := range cases {
+		t.Run(c.name+"="+c.value, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(config.ModeDev, env(map[string]string{c.name: c.value}))
+			require.Error(t, err)
+			require.True(t, strings.HasPrefix(err.Error(), c.name+":"), "error %q starts with the variable", err)
+			require.NotContains(t, err.Error(), "\n", "one line")
+		})
+	}
+}
+
+func TestRequirements(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load(config.ModeProduction, env(map[string]string{"STANDING_DATABASE_URL": "./dev.db"}))
+	require.NoError(t, err)
+	require.NoError(t, cfg.RequireDatabase(true), "migrate and apps take a SQLite file")
+	require.ErrorContains(t, cfg.RequireDatabase(false), "STANDING_DATABASE_URL")
+	require.ErrorContains(t, cfg.RequireRedis(), "STANDING_REDIS_URL")
+	empty, err := config.Load(config.ModeProduction, env(nil))
+	require.NoError(t, err)
+	require.ErrorContains(t, empty.RequireDatabase(true), "STANDING_DATABASE_URL")
+}
+
+func TestLoggedConfigurationHidesSecrets(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load(config.ModeProduction, env(map[string]string{
+		"STANDING_DATABASE_URL": "postgres://u:hunter2@db/standing",
+		"STANDING_ADMIN_TOKEN":  "admin-token-0123456789",
+	}))
+	require.NoError(t, err)
+	var b strings.Builder
+	slog.New(slog.NewTextHandler(&b, nil)).Info("cfg", "config", cfg)
+	require.NotContains(t, b.String(), "hunter2")
+	require.NotContains(t, b.String(), "admin-token-0123456789")
+	require.Contains(t, b.String(), "db/standing")
+}
