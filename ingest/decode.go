@@ -183,3 +183,27 @@ func (f *fields) err() error {
 	}
 	return invalidFields(f.problems)
 }
+
+// require records that a required member is missing, unless it was found bad already.
+func (f *fields) require(name string) {
+	if _, bad := f.problems[name]; !bad {
+		f.fail(name, "is required")
+	}
+}
+
+// ignoreUnknown accepts every member no decoder asked for (for payloads from systems
+// that add fields of their own).
+func (f *fields) ignoreUnknown() {
+	for name := range f.raw {
+		f.used[name] = true
+	}
+}
+
+// decodeValue decodes any JSON value, keeping numbers exact.
+func decodeValue(raw json.RawMessage) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	err := dec.Decode(&v)
+	return v, err
+}

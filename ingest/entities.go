@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -31,10 +30,9 @@ func (s *server) entityRoutes(r chi.Router, kind string) {
 
 // pathVendorData reads the vendor_data path segment (percent-decoded and trimmed).
 func pathVendorData(r *http.Request) (string, error) {
-	raw := chi.URLParam(r, "vendor_data")
-	v, err := url.PathUnescape(raw)
+	v, err := pathParam(r, "vendor_data")
 	if err != nil {
-		return "", badRequest("The vendor_data in the path is not validly percent-encoded.")
+		return "", err
 	}
 	v, msg := checkVendorData(v)
 	if msg != "" {
@@ -58,8 +56,8 @@ func (s *server) createEntity(kind string) http.HandlerFunc {
 				f.fail("vendor_data", msg)
 			}
 			in.VendorData = v
-		} else if _, bad := f.problems["vendor_data"]; !bad {
-			f.fail("vendor_data", "is required")
+		} else {
+			f.require("vendor_data")
 		}
 		in.Status = statusField(f, "status", false)
 		in.Reason = textField(f, "reason", maxReasonLen)

@@ -43,6 +43,8 @@ type Deps struct {
 	AdminToken string
 	// Extra mounts more routes (dev mode's helpers) on the router.
 	Extra func(chi.Router)
+	// Now is the clock (signature tolerance, timestamp checks); nil means time.Now.
+	Now func() time.Time
 }
 
 type server struct {
@@ -52,13 +54,17 @@ type server struct {
 	redis      Pinger
 	log        *slog.Logger
 	adminToken string
+	now        func() time.Time
 }
 
 // New returns the HTTP handler of the API.
 func New(d Deps) http.Handler {
 	s := &server{
 		store: d.Store, queue: d.Queue, queues: d.Queues, redis: d.Redis,
-		log: d.Log, adminToken: d.AdminToken,
+		log: d.Log, adminToken: d.AdminToken, now: d.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	r := chi.NewRouter()
 	r.Use(routeOnEscapedPath, middleware.RequestID, s.recoverer, s.accessLog)
@@ -73,10 +79,18 @@ func New(d Deps) http.Handler {
 	})
 	r.Get("/readyz", s.ready)
 	r.Route("/v3", func(r chi.Router) {
-		r.Use(s.authenticate)
-		r.Route("/users", func(r chi.Router) { s.entityRoutes(r, models.KindUser) })
-		r.Route("/businesses", func(r chi.Router) { s.entityRoutes(r, models.KindBusiness) })
-		r.Get("/jobs/{job_id}/", s.getJob)
+		r.With(s.intakeAuth).Post("/ingest/sessions/", s.ingestSession)
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticate)
+			r.Route("/users", func(r chi.Router) { s.entityRoutes(r, models.KindUser) })
+			r.Route("/businesses", func(r chi.Router) { s.entityRoutes(r, models.KindBusiness) })
+			r.Post("/session/", s.createSession)
+			r.Get("/session/{session_id}/", s.getSession)
+			r.Route("/lists", s.listRoutes)
+			r.Get("/settings/", s.getSettings)
+			r.Patch("/settings/", s.patchSettings)
+			r.Get("/jobs/{job_id}/", s.getJob)
+		})
 	})
 	if d.Extra != nil {
 		d.Extra(r)

@@ -167,12 +167,66 @@ func (w *entityWriter) activity(typ string, details map[string]any) error {
 	return w.event(EventActivityCreated, fields)
 }
 
-// save writes columns plus the entity's event sequence and update time.
-func (w *entityWriter) save(columns map[string]any) error {
-	if columns == nil {
-		columns = map[string]any{}
+// entityColumns are the columns of an entity that change after creation; save writes
+// them all, so that no change to the struct can be forgotten.
+var entityColumns = []string{
+	"status", "status_reason", "status_changed_at", "session_count", "approved_count",
+	"declined_count", "in_review_count", "features", "features_at", "metadata", "event_sequence",
+	"profile_at", "first_session_at", "last_session_at", "last_activity_at", "updated_at",
+	"deleted_at", "full_name", "display_name", "date_of_birth", "portrait_image", "nationality",
+	"document_number", "email", "phone", "legal_name", "registration_number", "country_code", "region",
+}
+
+// save writes the entity's mutable columns, with its event sequence and update time.
+func (w *entityWriter) save() error {
+	w.e.UpdatedAt = w.now
+	return w.tx.Model(w.e).Select(entityColumns).Updates(w.e).Error
+}
+
+// created records the creation of an entity: its first audit record, the data event with
+// the fields set, and the timeline entry, then saves the event sequence.
+func (w *entityWriter) created(changed []string, reason, actor, rule, source string) error {
+	if err := w.audit(nil, w.e.Status, reason, actor, rule); err != nil {
+		return err
 	}
-	columns["event_sequence"] = w.e.EventSequence
-	columns["updated_at"] = w.now
-	return w.tx.Model(&Entity{}).Where("id = ?", w.e.ID).Updates(columns).Error
+	if err := w.dataUpdated(changed); err != nil {
+		return err
+	}
+	details := map[string]any{"status": w.e.Status, "actor": actor, "source": source}
+	if err := w.activity(ActivityCreated, details); err != nil {
+		return err
+	}
+	return w.save()
+}
+
+// transition moves the entity to status to and records it: status_reason, the audit
+// record, kind.status.updated with previous_status, the timeline entry, and the system
+// blocklist (an entity entering BLOCKED is added to its kind's system blocklist, one
+// leaving BLOCKED is removed from it). The caller saves the entity.
+func (w *entityWriter) transition(to, reason, actor, rule string) error {
+	previous := w.e.Status
+	w.e.Status = to
+	w.e.StatusReason = &reason
+	w.e.StatusChangedAt = &w.now
+	w.e.LastActivityAt = &w.now
+	if err := w.audit(&previous, to, reason, actor, rule); err != nil {
+		return err
+	}
+	if err := w.statusUpdated(previous, reason, actor, rule); err != nil {
+		return err
+	}
+	details := map[string]any{"from": previous, "to": to, "reason": reason, "actor": actor}
+	if rule != "" {
+		details["rule"] = rule
+	}
+	if err := w.activity(ActivityStatusChanged, details); err != nil {
+		return err
+	}
+	switch {
+	case to == StatusBlocked:
+		return addToSystemBlocklist(w.tx, w.e, w.now)
+	case previous == StatusBlocked:
+		return removeFromSystemBlocklist(w.tx, w.e)
+	}
+	return nil
 }

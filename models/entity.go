@@ -69,6 +69,12 @@ type Entity struct {
 	Features       map[string]string `gorm:"serializer:json;not null"`
 	Metadata       map[string]any    `gorm:"serializer:json;not null"`
 	EventSequence  int64             `gorm:"not null"`
+	// FeaturesAt holds, per feature, the upstream time (unix seconds) of the event that set it.
+	FeaturesAt map[string]int64 `gorm:"serializer:json;not null"`
+	// StatusChangedAt is when the entity entered its current status.
+	StatusChangedAt *time.Time
+	// ProfileAt is the upstream time of the approved session the profile came from.
+	ProfileAt      *time.Time
 	FirstSessionAt *time.Time
 	LastSessionAt  *time.Time
 	LastActivityAt *time.Time
@@ -248,65 +254,69 @@ type NewEntity struct {
 }
 
 // CreateEntity creates a live entity. A live entity with the same vendor_data is a
-// conflict. The creation is audited and announced (kind.data.updated, activity.created) in
-// the same transaction.
+// conflict. Without an explicit status, an entity named on a blocklist starts BLOCKED and
+// one named on a watchlist FLAGGED. The creation is audited and announced
+// (kind.data.updated, activity.created) in the same transaction.
 func (s *Store) CreateEntity(ctx context.Context, appID string, in NewEntity) (*Entity, error) {
-	now := s.Now()
-	status := in.Status
-	if status == "" {
-		status = StatusActive
-	}
-	e := &Entity{
-		ID:             newID(),
-		ApplicationID:  appID,
-		Kind:           in.Kind,
-		VendorData:     in.VendorData,
-		Status:         status,
-		Features:       map[string]string{},
-		Metadata:       in.Metadata,
-		LastActivityAt: &now,
-		CreatedAt:      now,
-		UpdatedAt:      now,
-	}
-	if e.Metadata == nil {
-		e.Metadata = map[string]any{}
-	}
-	if in.Reason != "" {
-		e.StatusReason = &in.Reason
-	}
-	changed := []string{"vendor_data", "status"}
-	for _, name := range ProfileFields(in.Kind) {
-		if v, ok := in.Profile[name]; ok && v != nil {
-			*e.profileField(name) = v
-			changed = append(changed, name)
-		}
-	}
-	if len(e.Metadata) > 0 {
-		changed = append(changed, "metadata")
-	}
+	var e *Entity
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		now := s.Now()
+		e = newEntity(appID, in.Kind, in.VendorData, now)
+		e.Metadata = in.Metadata
+		if e.Metadata == nil {
+			e.Metadata = map[string]any{}
+		}
+		reason, rule := in.Reason, ""
+		if in.Status != "" {
+			e.Status = in.Status
+		} else if listed, listReason, listRule, err := listStatusFor(tx, appID, in.Kind, in.VendorData); err != nil {
+			return err
+		} else if listed != "" {
+			e.Status, reason, rule = listed, listReason, listRule
+		}
+		if reason != "" {
+			e.StatusReason = &reason
+		}
+		changed := []string{"vendor_data", "status"}
+		for _, name := range ProfileFields(in.Kind) {
+			if v, ok := in.Profile[name]; ok && v != nil {
+				*e.profileField(name) = v
+				changed = append(changed, name)
+			}
+		}
+		if len(e.Metadata) > 0 {
+			changed = append(changed, "metadata")
+		}
 		if err := tx.Create(e).Error; err != nil {
 			if errors.Is(err, gorm.ErrDuplicatedKey) {
 				return fmt.Errorf("a live %s with vendor_data %q already exists: %w", in.Kind, in.VendorData, ErrConflict)
 			}
 			return err
 		}
-		w := s.entityWriter(tx, e, now)
-		if err := w.audit(nil, status, in.Reason, in.Actor, ""); err != nil {
-			return err
-		}
-		if err := w.dataUpdated(changed); err != nil {
-			return err
-		}
-		if err := w.activity(ActivityCreated, map[string]any{"status": status, "actor": in.Actor}); err != nil {
-			return err
-		}
-		return w.save(nil)
+		return s.entityWriter(tx, e, now).created(changed, reason, in.Actor, rule, "api")
 	})
 	if err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// newEntity returns a live ACTIVE entity that is not stored yet.
+func newEntity(appID, kind, vendorData string, now time.Time) *Entity {
+	return &Entity{
+		ID:              newID(),
+		ApplicationID:   appID,
+		Kind:            kind,
+		VendorData:      vendorData,
+		Status:          StatusActive,
+		Features:        map[string]string{},
+		FeaturesAt:      map[string]int64{},
+		Metadata:        map[string]any{},
+		LastActivityAt:  &now,
+		StatusChangedAt: &now,
+		CreatedAt:       now,
+		UpdatedAt:       now,
+	}
 }
 
 // GetEntity returns the live entity with vendorData or, when there is none, the most
@@ -402,7 +412,6 @@ func (s *Store) UpdateEntity(ctx context.Context, appID, kind, vendorData string
 			return err
 		}
 		out = e
-		columns := map[string]any{}
 		var changed []string
 		for _, name := range ProfileFields(kind) {
 			v, ok := patch.Profile[name]
@@ -414,7 +423,6 @@ func (s *Store) UpdateEntity(ctx context.Context, appID, kind, vendorData string
 				continue
 			}
 			*field = v
-			columns[name] = v
 			changed = append(changed, name)
 		}
 		if patch.MetadataSet {
@@ -424,7 +432,6 @@ func (s *Store) UpdateEntity(ctx context.Context, appID, kind, vendorData string
 			}
 			if !equalJSON(e.Metadata, md) {
 				e.Metadata = md
-				columns["metadata"] = jsonColumn(md)
 				changed = append(changed, "metadata")
 			}
 		}
@@ -433,7 +440,6 @@ func (s *Store) UpdateEntity(ctx context.Context, appID, kind, vendorData string
 		}
 		now := s.Now()
 		e.LastActivityAt = &now
-		columns["last_activity_at"] = now
 		w := s.entityWriter(tx, e, now)
 		if err := w.dataUpdated(changed); err != nil {
 			return err
@@ -441,7 +447,7 @@ func (s *Store) UpdateEntity(ctx context.Context, appID, kind, vendorData string
 		if err := w.activity(ActivityProfileUpdated, map[string]any{"changed_fields": changed}); err != nil {
 			return err
 		}
-		return w.save(columns)
+		return w.save()
 	})
 	return out, err
 }
@@ -497,7 +503,12 @@ func (s *Store) deleteBatch(ctx context.Context, appID, kind string, names []str
 			if err := w.activity(ActivityDeleted, map[string]any{}); err != nil {
 				return err
 			}
-			if err := w.save(map[string]any{"deleted_at": now, "last_activity_at": now}); err != nil {
+			if err := w.save(); err != nil {
+				return err
+			}
+		}
+		if len(rows) > 0 {
+			if err := eraseFaceIDs(tx, rows); err != nil {
 				return err
 			}
 		}

@@ -9,6 +9,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/standinghq/standing/rules"
 )
 
 // Inbox states.
@@ -150,12 +152,15 @@ func (s *Store) ClaimStaleInbox(ctx context.Context, olderThan time.Duration, li
 	return items, err
 }
 
-// StatusRequest is a manual status change waiting in the inbox.
+// StatusRequest is a status change waiting in the inbox: manual (any status to any
+// status) or automatic (a rule's, which only ever raises a status).
 type StatusRequest struct {
-	EntityID string `json:"entity_id"`
-	Status   string `json:"status"`
-	Reason   string `json:"reason"`
-	Actor    string `json:"actor"`
+	EntityID  string `json:"entity_id"`
+	Status    string `json:"status"`
+	Reason    string `json:"reason"`
+	Actor     string `json:"actor"`
+	Automatic bool   `json:"automatic,omitempty"`
+	Rule      string `json:"rule,omitempty"`
 }
 
 // RequestStatusChange stores a status change of the live entity with vendorData in the
@@ -199,8 +204,9 @@ const (
 
 // ApplyStatusChange applies the status change stored in inbox item id, once: under the
 // entity's row lock it moves the status, writes the audit record, the timeline entry and
-// the kind.status.updated event with previous_status, and marks the item applied, all in
-// one transaction. Applying an item again changes nothing.
+// the kind.status.updated event with previous_status, keeps the system blocklist in step,
+// and marks the item applied, all in one transaction. An automatic change that would
+// lower the status is recorded as unchanged. Applying an item again changes nothing.
 func (s *Store) ApplyStatusChange(ctx context.Context, id string) (StatusOutcome, error) {
 	var outcome StatusOutcome
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
@@ -229,31 +235,19 @@ func (s *Store) ApplyStatusChange(ctx context.Context, id string) (StatusOutcome
 		if err != nil {
 			return err
 		}
-		if e.Status == req.Status {
+		if e.Status == req.Status || (req.Automatic && !rules.Raises(e.Status, req.Status)) {
 			outcome = StatusUnchanged
 			return finishInboxItem(tx, item, now, "")
 		}
-		previous := e.Status
 		reason := req.Reason
 		if reason == "" {
 			reason = "manual"
 		}
-		e.Status = req.Status
-		e.StatusReason = &reason
-		e.LastActivityAt = &now
 		w := s.entityWriter(tx, &e, now)
-		if err := w.audit(&previous, req.Status, reason, req.Actor, ""); err != nil {
+		if err := w.transition(req.Status, reason, req.Actor, req.Rule); err != nil {
 			return err
 		}
-		if err := w.statusUpdated(previous, reason, req.Actor, ""); err != nil {
-			return err
-		}
-		details := map[string]any{"from": previous, "to": req.Status, "reason": reason, "actor": req.Actor}
-		if err := w.activity(ActivityStatusChanged, details); err != nil {
-			return err
-		}
-		err = w.save(map[string]any{"status": e.Status, "status_reason": reason, "last_activity_at": now})
-		if err != nil {
+		if err := w.save(); err != nil {
 			return err
 		}
 		outcome = StatusChanged

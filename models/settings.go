@@ -1,13 +1,18 @@
 package models
 
 import (
+	"bytes"
+	"context"
 	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // Settings are an application's lifecycle and rule settings (SPEC section 7). The zero
@@ -180,4 +185,100 @@ func (s *Settings) Scan(src any) error {
 	default:
 		return fmt.Errorf("settings: cannot scan %T", src)
 	}
+}
+
+// replacedWhole are the settings objects a patch replaces rather than merges: their keys
+// are data (currency codes), not setting names.
+var replacedWhole = map[string]bool{"fx_rates": true}
+
+// MergeSettings applies patch to current: objects are merged key by key (so
+// {"rules": {"velocity": {"count": 5}}} changes one value), other values replace what
+// they name. Unknown keys, nulls and wrong types are problems keyed by the setting's
+// dotted name, and so is every rule Validate finds broken in the result.
+func MergeSettings(current Settings, patch map[string]any) (Settings, map[string]string) {
+	problems := map[string]string{}
+	base := map[string]any{}
+	raw, _ := json.Marshal(current)
+	_ = json.Unmarshal(raw, &base)
+	mergeInto(base, patch, "", problems)
+	if len(problems) > 0 {
+		return current, problems
+	}
+	merged, _ := json.Marshal(base)
+	dec := json.NewDecoder(bytes.NewReader(merged))
+	dec.DisallowUnknownFields()
+	var out Settings
+	if err := dec.Decode(&out); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			problems[typeErr.Field] = "must be " + describeType(typeErr.Type.String())
+		} else {
+			problems["settings"] = err.Error()
+		}
+		return current, problems
+	}
+	if p := out.Validate(); len(p) > 0 {
+		return current, p
+	}
+	return out, nil
+}
+
+func mergeInto(base, patch map[string]any, prefix string, problems map[string]string) {
+	for k, v := range patch {
+		name := prefix + k
+		old, known := base[k]
+		switch {
+		case !known:
+			problems[name] = "unknown setting"
+		case v == nil:
+			problems[name] = "must not be null"
+		default:
+			oldObj, oldIsObj := old.(map[string]any)
+			newObj, newIsObj := v.(map[string]any)
+			switch {
+			case oldIsObj && newIsObj && !replacedWhole[name]:
+				mergeInto(oldObj, newObj, name+".", problems)
+			case oldIsObj && !newIsObj:
+				problems[name] = "must be an object"
+			default:
+				base[k] = v
+			}
+		}
+	}
+}
+
+func describeType(goType string) string {
+	switch goType {
+	case "int":
+		return "a whole number"
+	case "bool":
+		return "true or false"
+	case "string":
+		return "a string"
+	case "[]string":
+		return "an array of strings"
+	case "map[string]string":
+		return "an object of strings"
+	}
+	return "of type " + goType
+}
+
+// UpdateSettings merges patch into an application's settings under its row lock and
+// stores the result when it is valid; otherwise it returns the problems and stores
+// nothing.
+func (s *Store) UpdateSettings(ctx context.Context, appID string, patch map[string]any) (Settings, map[string]string, error) {
+	var out Settings
+	var problems map[string]string
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		var app Application
+		if err := forUpdate(tx).Where("id = ?", appID).Take(&app).Error; err != nil {
+			return notFound(err, "application")
+		}
+		out, problems = MergeSettings(app.Settings, patch)
+		if len(problems) > 0 {
+			return nil
+		}
+		return tx.Model(&app).Updates(map[string]any{"settings": out, "updated_at": s.Now()}).Error
+	})
+	return out, problems, err
 }

@@ -12,8 +12,10 @@ import (
 
 // Task types.
 const (
-	// TypeStatusApply applies a manual status change stored in the inbox.
+	// TypeStatusApply applies a status change stored in the inbox.
 	TypeStatusApply = "status:apply"
+	// TypeSessionApply applies a session status event stored in the inbox.
+	TypeSessionApply = "session:apply"
 )
 
 // Queue base names; Queues adds a prefix.

@@ -26,7 +26,27 @@ type Handlers struct {
 func NewMux(h *Handlers) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(tasks.TypeStatusApply, h.HandleStatusApply)
+	mux.HandleFunc(tasks.TypeSessionApply, h.HandleSessionApply)
 	return mux
+}
+
+// HandleSessionApply applies a session event from the inbox. It is idempotent: an event
+// already applied is acknowledged without effect.
+func (h *Handlers) HandleSessionApply(ctx context.Context, t *asynq.Task) error {
+	p, err := tasks.ParseInboxPayload(t)
+	if err != nil {
+		return err
+	}
+	outcome, err := h.Store.ApplySessionEvent(ctx, p.InboxID)
+	if errors.Is(err, models.ErrNotFound) {
+		return fmt.Errorf("inbox item %s does not exist: %w", p.InboxID, asynq.SkipRetry)
+	}
+	if err != nil {
+		h.recordFailure(p.InboxID, err)
+		return fmt.Errorf("apply session event %s: %w", p.InboxID, err)
+	}
+	h.Log.Debug("session event applied", "job_id", p.InboxID, "outcome", outcome)
+	return nil
 }
 
 // HandleStatusApply applies a manual status change from the inbox. It is idempotent: a

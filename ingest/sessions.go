@@ -1,0 +1,278 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/standinghq/standing/models"
+	"github.com/standinghq/standing/rules"
+	"github.com/standinghq/standing/tasks"
+	"github.com/standinghq/standing/webhooks"
+)
+
+// Limits of intake events.
+const (
+	maxSessionIDLen  = 200
+	maxWorkflowIDLen = 200
+	// SignatureTolerance is how far X-Timestamp may be from now.
+	SignatureTolerance = 300 * time.Second
+	// maxEventFuture is how far in the future an event's timestamp may be.
+	maxEventFuture = 24 * time.Hour
+)
+
+// intakeAuth authenticates upstream verification systems: by API key, or by the
+// provider-style signature (X-Timestamp and X-Signature-V2, HMAC-SHA256 of the canonical
+// JSON body with the application's ingest secret). A signed request names its application
+// with the X-Application-Id header or the application_id query parameter.
+func (s *server) intakeAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("x-api-key") != "" || r.Header.Get("X-Signature-V2") == "" {
+			s.authenticate(next).ServeHTTP(w, r)
+			return
+		}
+		appID := r.Header.Get("X-Application-Id")
+		if appID == "" {
+			appID = r.URL.Query().Get("application_id")
+		}
+		if appID == "" {
+			writeJSON(w, http.StatusUnauthorized, errorBody{Detail: "A signed request must name its application: send X-Application-Id or ?application_id=."})
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				s.writeError(w, r, &problem{status: http.StatusRequestEntityTooLarge,
+					detail: fmt.Sprintf("Request body is larger than %d bytes (1 MiB).", MaxBodyBytes)})
+				return
+			}
+			s.writeError(w, r, badRequest("Could not read the request body: %v.", err))
+			return
+		}
+		app, err := s.store.ApplicationByID(r.Context(), appID)
+		if err != nil {
+			if !errors.Is(err, models.ErrNotFound) {
+				s.writeError(w, r, err)
+				return
+			}
+			writeJSON(w, http.StatusUnauthorized, errorBody{Detail: "Invalid signature or unknown application."})
+			return
+		}
+		err = webhooks.VerifyV2(app.IngestSecret, body, r.Header.Get("X-Timestamp"), r.Header.Get("X-Signature-V2"), s.now(), SignatureTolerance)
+		switch {
+		case err == nil:
+		case errors.Is(err, webhooks.ErrInvalidJSON):
+			s.writeError(w, r, badRequest("Request body is not valid JSON."))
+			return
+		case errors.Is(err, webhooks.ErrBadTimestamp), errors.Is(err, webhooks.ErrMissingSignature):
+			writeJSON(w, http.StatusUnauthorized, errorBody{Detail: "X-Timestamp must be the unix time in seconds at which the request was signed."})
+			return
+		case errors.Is(err, webhooks.ErrStaleTimestamp):
+			writeJSON(w, http.StatusUnauthorized, errorBody{Detail: "X-Timestamp is more than 300 seconds away from now: sign each request when you send it."})
+			return
+		default:
+			writeJSON(w, http.StatusUnauthorized, errorBody{Detail: "Invalid signature or unknown application."})
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), appKey, app)))
+	})
+}
+
+// eventAccepted is the answer to an accepted intake event.
+type eventAccepted struct {
+	EventID string `json:"event_id"`
+}
+
+// ingestSession stores an upstream session status event and answers 202 once it is
+// committed. Unknown members are ignored: providers add fields to their webhooks.
+func (s *server) ingestSession(w http.ResponseWriter, r *http.Request) {
+	f, err := readObject(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	in := models.SessionEventInput{Kind: models.KindUser}
+	in.SessionID = requiredText(f, "session_id", maxSessionIDLen)
+	if st := f.String("status"); st != nil {
+		if !rules.ValidSessionStatus(*st) {
+			f.fail("status", "must be one of "+strings.Join(rules.SessionStatuses(), ", "))
+		}
+		in.Status = *st
+	} else {
+		f.require("status")
+	}
+	if vd := f.String("vendor_data"); vd != nil {
+		v, msg := checkVendorData(*vd)
+		if msg != "" {
+			f.fail("vendor_data", msg)
+		}
+		in.VendorData = v
+	} else {
+		f.require("vendor_data")
+	}
+	if k := f.String("session_kind"); k != nil {
+		if !models.ValidKind(*k) {
+			f.fail("session_kind", `must be "user" or "business"`)
+		}
+		in.Kind = *k
+	}
+	in.WorkflowID = textField(f, "workflow_id", maxWorkflowIDLen)
+	in.WebhookType = textField(f, "webhook_type", 100)
+	in.Timestamp = s.eventTimestamp(f, "timestamp")
+	in.Metadata = f.Object("metadata")
+	in.Decision = f.Object("decision")
+	if in.Decision != nil {
+		_, problems := rules.ReadDecision(in.Kind, in.Decision)
+		for k, v := range problems {
+			f.fail(k, v)
+		}
+	}
+	f.ignoreUnknown()
+	if err := f.err(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	item, duplicate, err := s.store.IngestSessionEvent(r.Context(), appFrom(r).ID, in, tasks.TypeSessionApply)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !duplicate || item.State == models.InboxPending {
+		s.enqueue(r.Context(), tasks.NewInboxTask(s.queues, item.TaskType, item.ID))
+	}
+	writeJSON(w, http.StatusAccepted, eventAccepted{EventID: item.ID})
+}
+
+// eventTimestamp decodes a required unix-seconds timestamp: a whole number, not before
+// 2000 and not more than a day ahead.
+func (s *server) eventTimestamp(f *fields, name string) int64 {
+	raw, ok := f.take(name)
+	if !ok {
+		f.require(name)
+		return 0
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		f.fail(name, "must be a unix time in seconds (a number)")
+		return 0
+	}
+	v, err := n.Float64()
+	if err != nil || v != math.Trunc(v) || math.IsInf(v, 0) {
+		f.fail(name, "must be a whole number of seconds since 1970")
+		return 0
+	}
+	ts := int64(v)
+	if ts < 946684800 || time.Unix(ts, 0).After(s.now().Add(maxEventFuture)) {
+		f.fail(name, "must be a unix time in seconds between 2000 and one day from now")
+		return 0
+	}
+	return ts
+}
+
+// requiredText decodes a required string of at most limit bytes, trimmed.
+func requiredText(f *fields, name string, limit int) string {
+	v := f.String(name)
+	if v == nil {
+		f.require(name)
+		return ""
+	}
+	t := strings.TrimSpace(*v)
+	switch {
+	case t == "":
+		f.fail(name, "must not be empty")
+	case len(t) > limit:
+		f.fail(name, fmt.Sprintf("must be at most %d characters", limit))
+	}
+	return t
+}
+
+// sessionCreated is the answer to a new session.
+type sessionCreated struct {
+	SessionID   string `json:"session_id"`
+	URL         string `json:"url"`
+	Status      string `json:"status"`
+	VendorData  string `json:"vendor_data"`
+	EntityUUID  string `json:"entity_uuid"`
+	SessionKind string `json:"session_kind"`
+	WorkflowID  string `json:"workflow_id"`
+	CreatedAt   string `json:"created_at"`
+}
+
+// createSession starts a session for an ACTIVE or FLAGGED entity; 403 when BLOCKED.
+func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
+	f, err := readObject(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	in := models.NewSession{Kind: models.KindUser}
+	if vd := f.String("vendor_data"); vd != nil {
+		v, msg := checkVendorData(*vd)
+		if msg != "" {
+			f.fail("vendor_data", msg)
+		}
+		in.VendorData = v
+	} else {
+		f.require("vendor_data")
+	}
+	if k := f.String("session_kind"); k != nil {
+		if !models.ValidKind(*k) {
+			f.fail("session_kind", `must be "user" or "business"`)
+		}
+		in.Kind = *k
+	}
+	in.WorkflowID = textField(f, "workflow_id", maxWorkflowIDLen)
+	if err := f.err(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sess, e, err := s.store.CreateSession(r.Context(), appFrom(r).ID, in)
+	if errors.Is(err, models.ErrBlocked) {
+		s.writeError(w, r, &problem{status: http.StatusForbidden,
+			detail: fmt.Sprintf("The %s %q is BLOCKED: no new session can be created for it.", in.Kind, in.VendorData)})
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, sessionCreated{
+		SessionID: sess.SessionID, URL: sess.URL, Status: sess.Status, VendorData: e.VendorData,
+		EntityUUID: e.ID, SessionKind: sess.Kind, WorkflowID: sess.WorkflowID, CreatedAt: models.FormatTime(sess.CreatedAt),
+	})
+}
+
+func (s *server) getSession(w http.ResponseWriter, r *http.Request) {
+	id, err := pathParam(r, "session_id")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sess, err := s.store.GetSession(r.Context(), appFrom(r).ID, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sess)
+}
+
+// pathParam reads a percent-encoded path parameter.
+func pathParam(r *http.Request, name string) (string, error) {
+	v, err := url.PathUnescape(chi.URLParam(r, name))
+	if err != nil {
+		return "", badRequest("The %s in the path is not validly percent-encoded.", name)
+	}
+	return v, nil
+}
