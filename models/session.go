@@ -597,3 +597,12 @@ func (s *Store) GetSession(ctx context.Context, appID, sessionID string) (Sessio
 	}
 	return r, nil
 }
+
+// FaceIDs returns the face biometric ids kept for an entity's sessions.
+func (s *Store) FaceIDs(ctx context.Context, appID, entityID string) ([]string, error) {
+	var ids []string
+	err := s.db.WithContext(ctx).Model(&Session{}).
+		Where("application_id = ? AND entity_id = ? AND face_id IS NOT NULL", appID, entityID).
+		Pluck("face_id", &ids).Error
+	return ids, err
+}
