@@ -255,3 +255,10 @@ func (s *Store) ApplyStatusChange(ctx context.Context, id string) (StatusOutcome
 	})
 	return outcome, err
 }
+
+// CountInbox returns how many of an application's inbox items are in state.
+func (s *Store) CountInbox(ctx context.Context, appID, state string) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&InboxItem{}).Where("application_id = ? AND state = ?", appID, state).Count(&n).Error
+	return n, err
+}

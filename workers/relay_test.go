@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -40,9 +41,14 @@ func setup(t *testing.T) bundle {
 	t.Cleanup(func() { _ = client.Close(); _ = inspector.Close() })
 	return bundle{
 		store: store, app: app.Application, queues: testkit.Queues(t), redisOpt: opt,
-		client: client, inspector: inspector, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		client: client, inspector: inspector, log: discard(),
 	}
 }
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// queuesFromEnv are the queues a worker process started by a test serves.
+func queuesFromEnv() tasks.Queues { return tasks.Queues{Prefix: os.Getenv("STANDING_TEST_QUEUE_PREFIX")} }
 
 func (b bundle) startWorkers(t *testing.T) {
 	t.Helper()
