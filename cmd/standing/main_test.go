@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/standinghq/standing/internal/testkit"
+	"github.com/standinghq/standing/webhooks"
 )
 
 // syncBuffer is an io.Writer the test can read while run writes to it.
@@ -63,7 +66,7 @@ func started(t *testing.T, args []string, vars map[string]string, stdout io.Writ
 	return stop
 }
 
-var printed = regexp.MustCompile(`(?m)^\s+(URL|API key|Admin token|Application):\s+(\S+)`)
+var printed = regexp.MustCompile(`(?m)^\s+(URL|API key|Admin token|Application|Ingest secret):\s+(\S+)`)
 
 // waitForBanner waits until dev mode has printed its banner and returns its values.
 func waitForBanner(t *testing.T, out *syncBuffer) map[string]string {
@@ -73,7 +76,7 @@ func waitForBanner(t *testing.T, out *syncBuffer) map[string]string {
 		for _, m := range printed.FindAllStringSubmatch(out.String(), -1) {
 			values[m[1]] = m[2]
 		}
-		return len(values) == 4
+		return len(values) == 5
 	}, 30*time.Second, 20*time.Millisecond, "dev mode printed: %s", out.String())
 	return values
 }
@@ -84,19 +87,28 @@ type client struct {
 	key  string
 }
 
-func (c client) call(method, path string, body any) (int, map[string]any) {
+func (c client) call(method, path string, body any, headers ...string) (int, map[string]any) {
 	c.t.Helper()
 	var reader io.Reader
 	if body != nil {
-		data, err := json.Marshal(body)
-		require.NoError(c.t, err)
+		data, ok := body.([]byte)
+		if !ok {
+			var err error
+			data, err = json.Marshal(body)
+			require.NoError(c.t, err)
+		}
 		reader = bytes.NewReader(data)
 	}
 	req, err := http.NewRequest(method, c.base+path, reader)
 	require.NoError(c.t, err)
-	req.Header.Set("x-api-key", c.key)
+	if c.key != "" {
+		req.Header.Set("x-api-key", c.key)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(c.t, err)
@@ -162,6 +174,65 @@ func TestDevModeEndToEnd(t *testing.T) {
 	_, body = c2.call("GET", "/v3/users/user-123/", nil)
 	require.NotNil(t, body["deleted_at"])
 	require.NoError(t, stop2())
+}
+
+// sessionTour drives session intake, sessions, lists and settings as the README shows.
+func sessionTour(t *testing.T, c client, appID, ingestSecret string) {
+	t.Helper()
+	now := time.Now().Unix()
+	body := []byte(fmt.Sprintf(`{"decision":{"id_verification":{"full_name":"Ana Ruiz","status":"Approved"}},"session_id":"sess-1","status":"Approved","timestamp":%d,"vendor_data":"ana"}`, now))
+	sig, err := webhooks.SignV2(ingestSecret, body)
+	require.NoError(t, err)
+	upstream := client{t: t, base: c.base}
+	status, res := upstream.call("POST", "/v3/ingest/sessions/", body,
+		"X-Timestamp", strconv.FormatInt(now, 10), "X-Signature-V2", sig, "X-Application-Id", appID)
+	require.Equal(t, http.StatusAccepted, status, res)
+	require.NotEmpty(t, res["event_id"])
+	status, _ = upstream.call("POST", "/v3/ingest/sessions/", body,
+		"X-Timestamp", strconv.FormatInt(now, 10), "X-Signature-V2", strings.Repeat("0", 64), "X-Application-Id", appID)
+	require.Equal(t, http.StatusUnauthorized, status)
+
+	require.Eventually(t, func() bool {
+		_, got := c.call("GET", "/v3/users/ana/", nil)
+		return got["approved_count"] == float64(1)
+	}, 20*time.Second, 50*time.Millisecond, "the worker applies the session event")
+	_, got := c.call("GET", "/v3/users/ana/", nil)
+	require.Equal(t, "Ana Ruiz", got["full_name"])
+	require.Equal(t, map[string]any{"id_verification": "APPROVED"}, got["features"])
+	status, sess := c.call("GET", "/v3/session/sess-1/", nil)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "Approved", sess["status"])
+
+	status, created := c.call("POST", "/v3/session/", map[string]any{"vendor_data": "ana", "workflow_id": "wf-kyc"})
+	require.Equal(t, http.StatusCreated, status, created)
+	require.Contains(t, created["url"], created["session_id"])
+
+	status, _ = c.call("PATCH", "/v3/settings/", map[string]any{"auto_block_on_decline": true})
+	require.Equal(t, http.StatusOK, status)
+	status, list := c.call("POST", "/v3/lists/", map[string]any{"name": "fraud emails", "list_type": "blocklist", "entry_type": "email"})
+	require.Equal(t, http.StatusCreated, status, list)
+	status, entry := c.call("POST", "/v3/lists/"+list["uuid"].(string)+"/entries/", map[string]any{"value": "Fraud@Example.com"})
+	require.Equal(t, http.StatusCreated, status, entry)
+	require.Equal(t, "fraud@example.com", entry["value"])
+
+	status, _ = c.call("POST", "/v3/ingest/sessions/", map[string]any{
+		"session_id": "sess-2", "status": "Declined", "vendor_data": "ana", "timestamp": now + 5, "workflow_id": "wf-kyc"})
+	require.Equal(t, http.StatusAccepted, status)
+	require.Eventually(t, func() bool {
+		_, got := c.call("GET", "/v3/users/ana/", nil)
+		return got["status"] == "BLOCKED"
+	}, 20*time.Second, 50*time.Millisecond, "auto-block on decline")
+	status, refused := c.call("POST", "/v3/session/", map[string]any{"vendor_data": "ana"})
+	require.Equal(t, http.StatusForbidden, status, refused)
+}
+
+func TestDevModeSessionsListsAndSettings(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"STANDING_ADDR": "127.0.0.1:0", "STANDING_DATA_DIR": t.TempDir(), "STANDING_LOG_LEVEL": "warn"}
+	out := &syncBuffer{}
+	started(t, []string{"dev"}, vars, out)
+	banner := waitForBanner(t, out)
+	sessionTour(t, client{t: t, base: banner["URL"], key: banner["API key"]}, banner["Application"], banner["Ingest secret"])
 }
 
 func TestDevModeTakesTheAPIKeyFromTheEnvironment(t *testing.T) {
@@ -235,7 +306,9 @@ func TestProductionProcessesOnPostgresAndRedis(t *testing.T) {
 	}, 20*time.Second, 20*time.Millisecond, "ingest logged: %s", logs.String())
 
 	stopWork := started(t, []string{"work"}, vars, io.Discard)
-	tour(t, client{t: t, base: base, key: "acme-key-0123456789"})
+	c := client{t: t, base: base, key: "acme-key-0123456789"}
+	tour(t, c)
+	sessionTour(t, c, app["application_id"], app["ingest_secret"])
 	require.NoError(t, stopWork())
 }
 
