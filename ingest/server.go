@@ -87,6 +87,7 @@ func New(d Deps) http.Handler {
 			r.Post("/session/", s.createSession)
 			r.Get("/session/{session_id}/", s.getSession)
 			r.Route("/lists", s.listRoutes)
+			r.Route("/transactions", s.transactionRoutes)
 			r.Get("/settings/", s.getSettings)
 			r.Patch("/settings/", s.patchSettings)
 			r.Get("/jobs/{job_id}/", s.getJob)

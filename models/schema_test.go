@@ -20,7 +20,7 @@ func TestModelsMatchMigrations(t *testing.T) {
 	require.NoError(t, err)
 	for _, model := range []any{
 		&Application{}, &APIKey{}, &Entity{}, &StatusChange{}, &Activity{}, &InboxItem{}, &OutboxEvent{},
-		&Session{}, &SessionEvent{}, &List{}, &ListEntry{},
+		&Session{}, &SessionEvent{}, &List{}, &ListEntry{}, &Transaction{},
 	} {
 		stmt := s.db.Model(model).Statement
 		require.NoError(t, stmt.Parse(model))

@@ -16,6 +16,8 @@ const (
 	TypeStatusApply = "status:apply"
 	// TypeSessionApply applies a session status event stored in the inbox.
 	TypeSessionApply = "session:apply"
+	// TypeTransactionEvaluate evaluates a submitted transaction.
+	TypeTransactionEvaluate = "transaction:evaluate"
 )
 
 // Queue base names; Queues adds a prefix.

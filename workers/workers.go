@@ -27,7 +27,27 @@ func NewMux(h *Handlers) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(tasks.TypeStatusApply, h.HandleStatusApply)
 	mux.HandleFunc(tasks.TypeSessionApply, h.HandleSessionApply)
+	mux.HandleFunc(tasks.TypeTransactionEvaluate, h.HandleTransactionEvaluate)
 	return mux
+}
+
+// HandleTransactionEvaluate evaluates a submitted transaction. It is idempotent: a
+// transaction already evaluated is acknowledged without effect.
+func (h *Handlers) HandleTransactionEvaluate(ctx context.Context, t *asynq.Task) error {
+	p, err := tasks.ParseInboxPayload(t)
+	if err != nil {
+		return err
+	}
+	outcome, err := h.Store.EvaluateTransaction(ctx, p.InboxID)
+	if errors.Is(err, models.ErrNotFound) {
+		return fmt.Errorf("inbox item %s does not exist: %w", p.InboxID, asynq.SkipRetry)
+	}
+	if err != nil {
+		h.recordFailure(p.InboxID, err)
+		return fmt.Errorf("evaluate transaction %s: %w", p.InboxID, err)
+	}
+	h.Log.Debug("transaction evaluated", "job_id", p.InboxID, "outcome", outcome)
+	return nil
 }
 
 // HandleSessionApply applies a session event from the inbox. It is idempotent: an event

@@ -1,0 +1,476 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/standinghq/standing/rules"
+)
+
+// Transaction is a payment or other event of a subject entity, with an optional
+// counterparty, evaluated by the transaction rules.
+type Transaction struct {
+	ID                     string `gorm:"primaryKey"`
+	ApplicationID          string `gorm:"not null"`
+	TransactionID          string `gorm:"not null"`
+	SubjectKind            string `gorm:"not null"`
+	SubjectVendorData      string `gorm:"not null"`
+	SubjectID              *string
+	CounterpartyKind       *string
+	CounterpartyVendorData *string
+	CounterpartyID         *string
+	Amount                 string         `gorm:"not null"`
+	Currency               string         `gorm:"not null"`
+	DefaultCurrency        string         `gorm:"not null"`
+	AmountDefaultMicros    int64          `gorm:"not null"`
+	Direction              string         `gorm:"not null"`
+	TransactionAt          time.Time      `gorm:"not null"`
+	Metadata               map[string]any `gorm:"serializer:json;not null"`
+	Status                 string         `gorm:"not null"`
+	Score                  int            `gorm:"not null"`
+	MatchedRules           []rules.Match  `gorm:"serializer:json;not null"`
+	StatusReason           string         `gorm:"not null"`
+	ReviewedBy             string         `gorm:"not null"`
+	ReviewReason           string         `gorm:"not null"`
+	EvaluatedAt            *time.Time
+	CreatedAt              time.Time `gorm:"not null"`
+	UpdatedAt              time.Time `gorm:"not null"`
+}
+
+// Party is an entity named in a transaction.
+type Party struct {
+	VendorData string `json:"vendor_data"`
+	Kind       string `json:"kind"`
+}
+
+// TransactionResource is the JSON shape of a transaction.
+type TransactionResource struct {
+	UUID            string         `json:"uuid"`
+	TransactionID   string         `json:"transaction_id"`
+	VendorData      string         `json:"vendor_data"`
+	SubjectKind     string         `json:"subject_kind"`
+	Counterparty    *Party         `json:"counterparty"`
+	Amount          string         `json:"amount"`
+	Currency        string         `json:"currency"`
+	AmountDefault   string         `json:"amount_default"`
+	DefaultCurrency string         `json:"default_currency"`
+	Direction       string         `json:"direction"`
+	TransactionAt   string         `json:"transaction_at"`
+	Metadata        map[string]any `json:"metadata"`
+	Status          string         `json:"status"`
+	Score           int            `json:"score"`
+	MatchedRules    []rules.Match  `json:"matched_rules"`
+	StatusReason    string         `json:"status_reason"`
+	ReviewedBy      string         `json:"reviewed_by"`
+	ReviewReason    string         `json:"review_reason"`
+	EvaluatedAt     *string        `json:"evaluated_at"`
+	CreatedAt       string         `json:"created_at"`
+	UpdatedAt       string         `json:"updated_at"`
+}
+
+// Resource returns the transaction's JSON shape.
+func (t *Transaction) Resource() TransactionResource {
+	r := TransactionResource{
+		UUID: t.ID, TransactionID: t.TransactionID, VendorData: t.SubjectVendorData, SubjectKind: t.SubjectKind,
+		Amount: t.Amount, Currency: t.Currency, AmountDefault: rules.FromMicros(t.AmountDefaultMicros).String(),
+		DefaultCurrency: t.DefaultCurrency, Direction: t.Direction, TransactionAt: FormatTime(t.TransactionAt),
+		Metadata: t.Metadata, Status: t.Status, Score: t.Score, MatchedRules: t.MatchedRules,
+		StatusReason: t.StatusReason, ReviewedBy: t.ReviewedBy, ReviewReason: t.ReviewReason,
+		EvaluatedAt: FormatTimePtr(t.EvaluatedAt), CreatedAt: FormatTime(t.CreatedAt), UpdatedAt: FormatTime(t.UpdatedAt),
+	}
+	if t.CounterpartyVendorData != nil {
+		r.Counterparty = &Party{VendorData: *t.CounterpartyVendorData, Kind: *t.CounterpartyKind}
+	}
+	if r.Metadata == nil {
+		r.Metadata = map[string]any{}
+	}
+	if r.MatchedRules == nil {
+		r.MatchedRules = []rules.Match{}
+	}
+	return r
+}
+
+// NewTransaction is a validated transaction to submit.
+type NewTransaction struct {
+	TransactionID string
+	Subject       Party
+	Counterparty  *Party
+	Amount        decimal.Decimal
+	Currency      string
+	Direction     string
+	TransactionAt time.Time
+	Metadata      map[string]any
+}
+
+// transactionPayload is the inbox payload of an evaluation.
+type transactionPayload struct {
+	TransactionUUID string `json:"transaction_uuid"`
+}
+
+// SubmitTransaction stores a transaction (PENDING) and, in the same database
+// transaction, the inbox item of its evaluation by a job of taskType. A transaction_id
+// already stored returns the stored transaction and existing true, and stores nothing. A
+// currency without a rate in fx_rates is rules.ErrUnknownCurrency.
+func (s *Store) SubmitTransaction(ctx context.Context, appID string, in NewTransaction, taskType string) (*Transaction, *InboxItem, bool, error) {
+	var t *Transaction
+	var item *InboxItem
+	existing := false
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		var prior Transaction
+		err := tx.Where("application_id = ? AND transaction_id = ?", appID, in.TransactionID).Take(&prior).Error
+		if err == nil {
+			t, existing = &prior, true
+			return nil
+		}
+		if !errors.Is(err, gorm.ErrRecordNotFound) {
+			return err
+		}
+		var app Application
+		if err := tx.Where("id = ?", appID).Take(&app).Error; err != nil {
+			return notFound(err, "application")
+		}
+		converted, err := rules.Convert(in.Amount, in.Currency, app.Settings.FXRates)
+		if err != nil {
+			return err
+		}
+		now := s.Now()
+		t = &Transaction{
+			ID: newID(), ApplicationID: appID, TransactionID: in.TransactionID,
+			SubjectKind: in.Subject.Kind, SubjectVendorData: in.Subject.VendorData,
+			Amount: in.Amount.String(), Currency: in.Currency, DefaultCurrency: app.Settings.DefaultCurrency,
+			AmountDefaultMicros: rules.ToMicros(converted), Direction: in.Direction,
+			TransactionAt: in.TransactionAt.UTC().Truncate(time.Microsecond), Metadata: in.Metadata,
+			Status: rules.TxPending, MatchedRules: []rules.Match{}, CreatedAt: now, UpdatedAt: now,
+		}
+		if t.Metadata == nil {
+			t.Metadata = map[string]any{}
+		}
+		if in.Counterparty != nil {
+			t.CounterpartyKind, t.CounterpartyVendorData = &in.Counterparty.Kind, &in.Counterparty.VendorData
+		}
+		res := tx.Clauses(clause.OnConflict{
+			Columns: []clause.Column{{Name: "application_id"}, {Name: "transaction_id"}}, DoNothing: true,
+		}).Create(t)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 { // a concurrent submission of the same id won
+			if err := tx.Where("application_id = ? AND transaction_id = ?", appID, in.TransactionID).Take(&prior).Error; err != nil {
+				return err
+			}
+			t, existing = &prior, true
+			return nil
+		}
+		item, err = newInboxItem(appID, taskType, transactionPayload{TransactionUUID: t.ID}, now)
+		if err != nil {
+			return err
+		}
+		return tx.Create(item).Error
+	})
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return t, item, existing, nil
+}
+
+// TxOutcome says what evaluating a transaction did.
+type TxOutcome string
+
+// The outcomes of EvaluateTransaction.
+const (
+	// TxEvaluated: the transaction was scored and got its status.
+	TxEvaluated TxOutcome = "evaluated"
+	// TxAlreadyEvaluated: a duplicate job.
+	TxAlreadyEvaluated TxOutcome = "already_evaluated"
+	// TxInvalid: the stored job could not be read.
+	TxInvalid TxOutcome = "invalid"
+)
+
+// EvaluateTransaction evaluates the transaction of inbox item id, once, under the row
+// locks of its subject and counterparty (created when unknown; locked in a fixed order so
+// that two transactions between the same parties cannot deadlock): it computes the
+// velocity and volume windows with indexed queries, applies the rules, stores the status,
+// score and matched rules, flags an ACTIVE subject that crossed the review threshold, and
+// writes transaction.created with the outcome.
+func (s *Store) EvaluateTransaction(ctx context.Context, id string) (TxOutcome, error) {
+	var outcome TxOutcome
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		item, err := lockInboxItem(tx, id)
+		if err != nil {
+			return err
+		}
+		if item.State != InboxPending {
+			outcome = TxAlreadyEvaluated
+			return nil
+		}
+		var p transactionPayload
+		var t Transaction
+		if json.Unmarshal([]byte(item.Payload), &p) != nil || !validUUID(p.TransactionUUID) ||
+			forUpdate(tx).Where("id = ? AND application_id = ?", p.TransactionUUID, item.ApplicationID).Take(&t).Error != nil {
+			outcome = TxInvalid
+			return finishInboxItem(tx, item, s.Now(), "the stored job names no transaction")
+		}
+		if t.Status != rules.TxPending {
+			outcome = TxAlreadyEvaluated
+			return finishInboxItem(tx, item, s.Now(), "")
+		}
+		var app Application
+		if err := tx.Where("id = ?", item.ApplicationID).Take(&app).Error; err != nil {
+			return err
+		}
+		settings, err := txSettings(app.Settings)
+		if err != nil {
+			return err
+		}
+		subject, counterparty, created, err := s.lockParties(tx, &t)
+		if err != nil {
+			return err
+		}
+		now := s.Now()
+		facts, err := s.txFacts(tx, &app, &t, subject, counterparty)
+		if err != nil {
+			return err
+		}
+		d := rules.EvaluateTransaction(facts, settings)
+		t.Status, t.Score, t.MatchedRules, t.StatusReason = d.Status, d.Score, d.Matched, d.Reason
+		if t.MatchedRules == nil {
+			t.MatchedRules = []rules.Match{}
+		}
+		t.SubjectID, t.EvaluatedAt, t.UpdatedAt = &subject.ID, &now, now
+		if counterparty != nil {
+			t.CounterpartyID = &counterparty.ID
+		}
+		if err := tx.Save(&t).Error; err != nil {
+			return err
+		}
+
+		for _, e := range created {
+			if err := s.entityWriter(tx, e, now).created([]string{"vendor_data", "status"}, statusReason(e), "system", "", "transaction"); err != nil {
+				return err
+			}
+		}
+		w := s.entityWriter(tx, subject, now)
+		subject.LastActivityAt = &now
+		if err := w.event(EventTransactionCreated, transactionFields(&t)); err != nil {
+			return err
+		}
+		details := map[string]any{"transaction_id": t.TransactionID, "uuid": t.ID, "status": t.Status, "score": t.Score}
+		if err := w.activity(ActivityTransactionEvaluated, details); err != nil {
+			return err
+		}
+		if d.Flag && subject.Status == StatusActive {
+			if err := w.transition(StatusFlagged, rules.ReasonTransactionRule, "system", "transaction:"+t.TransactionID); err != nil {
+				return err
+			}
+		}
+		if err := w.save(); err != nil {
+			return err
+		}
+		outcome = TxEvaluated
+		return finishInboxItem(tx, item, now, "")
+	})
+	return outcome, err
+}
+
+func statusReason(e *Entity) string {
+	if e.StatusReason == nil {
+		return ""
+	}
+	return *e.StatusReason
+}
+
+// lockParties locks (creating when unknown) the subject and the counterparty, in the
+// order of (kind, vendor_data), and returns them and the ones it created.
+func (s *Store) lockParties(tx *gorm.DB, t *Transaction) (subject, counterparty *Entity, created []*Entity, err error) {
+	parties := []Party{{Kind: t.SubjectKind, VendorData: t.SubjectVendorData}}
+	if t.CounterpartyVendorData != nil {
+		parties = append(parties, Party{Kind: *t.CounterpartyKind, VendorData: *t.CounterpartyVendorData})
+	}
+	order := []int{0}
+	if len(parties) == 2 {
+		order = []int{0, 1}
+		sort.Slice(order, func(i, j int) bool {
+			a, b := parties[order[i]], parties[order[j]]
+			return a.Kind < b.Kind || (a.Kind == b.Kind && a.VendorData < b.VendorData)
+		})
+	}
+	locked := make([]*Entity, len(parties))
+	for _, i := range order {
+		e, isNew, err := s.lockOrCreateEntity(tx, t.ApplicationID, parties[i].Kind, parties[i].VendorData, s.Now())
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		locked[i] = e
+		if isNew {
+			created = append(created, e)
+		}
+	}
+	subject = locked[0]
+	if len(locked) == 2 {
+		counterparty = locked[1]
+	}
+	return subject, counterparty, created, nil
+}
+
+// txFacts gathers what the rules need: the windows (indexed range queries over the
+// subject's transactions) and the parties' standing.
+func (s *Store) txFacts(tx *gorm.DB, app *Application, t *Transaction, subject, counterparty *Entity) (rules.TxFacts, error) {
+	f := rules.TxFacts{Amount: rules.FromMicros(t.AmountDefaultMicros), SubjectStatus: subject.Status}
+	velocity, _ := time.ParseDuration(app.Settings.Rules.Velocity.Window)
+	volume, _ := time.ParseDuration(app.Settings.Rules.Volume.Window)
+	window := func() *gorm.DB {
+		return tx.Model(&Transaction{}).Where(
+			"application_id = ? AND subject_kind = ? AND subject_vendor_data = ? AND transaction_at <= ?",
+			t.ApplicationID, t.SubjectKind, t.SubjectVendorData, t.TransactionAt)
+	}
+	var count int64
+	if err := window().Where("transaction_at > ?", t.TransactionAt.Add(-velocity)).Count(&count).Error; err != nil {
+		return f, err
+	}
+	f.WindowCount = int(count)
+	var sum struct{ Total int64 }
+	err := window().Where("transaction_at > ? AND status <> ?", t.TransactionAt.Add(-volume), rules.TxDeclined).
+		Select("COALESCE(SUM(amount_default_micros), 0) AS total").Scan(&sum).Error
+	if err != nil {
+		return f, err
+	}
+	f.WindowVolume = rules.FromMicros(sum.Total)
+	if counterparty != nil {
+		f.CounterpartyStatus = counterparty.Status
+		var n int64
+		err := tx.Model(&ListEntry{}).
+			Where("application_id = ? AND entry_type = ? AND value = ? AND list_type = ?",
+				t.ApplicationID, counterparty.Kind, counterparty.VendorData, rules.ListWatchlist).
+			Count(&n).Error
+		if err != nil {
+			return f, err
+		}
+		f.CounterpartyWatchlisted = n > 0
+	}
+	return f, nil
+}
+
+// txSettings parses the settings the transaction rules use.
+func txSettings(st Settings) (rules.TxSettings, error) {
+	large, err1 := decimal.NewFromString(st.Rules.LargeAmount.Amount)
+	volume, err2 := decimal.NewFromString(st.Rules.Volume.Amount)
+	if err := errors.Join(err1, err2); err != nil {
+		return rules.TxSettings{}, fmt.Errorf("stored settings: %w", err)
+	}
+	return rules.TxSettings{
+		ReviewThreshold: st.ReviewThreshold, DeclineThreshold: st.DeclineThreshold,
+		EscalateWhenFlagged: st.EscalateTransactionsWhenFlagged,
+		LargeAmount:         large, LargeAmountScore: st.Rules.LargeAmount.Score,
+		VelocityCount: st.Rules.Velocity.Count, VelocityScore: st.Rules.Velocity.Score,
+		VolumeAmount: volume, VolumeScore: st.Rules.Volume.Score,
+		WatchlistedScore: st.Rules.WatchlistedCounterparty.Score,
+	}, nil
+}
+
+// transactionFields are the fields of transaction events.
+func transactionFields(t *Transaction) map[string]any {
+	return map[string]any{
+		"uuid":           t.ID,
+		"transaction_id": t.TransactionID,
+		"vendor_data":    t.SubjectVendorData,
+		"subject_kind":   t.SubjectKind,
+		"status":         t.Status,
+		"score":          t.Score,
+		"matched_rules":  t.MatchedRules,
+		"transaction":    t.Resource(),
+	}
+}
+
+// ReviewTransaction records an analyst's decision on an IN_REVIEW transaction
+// (APPROVED or DECLINED, both final) and writes transaction.status.updated. Any other
+// move is ErrConflict.
+func (s *Store) ReviewTransaction(ctx context.Context, appID, uuid, status, actor, reason string) (*Transaction, error) {
+	if !validUUID(uuid) {
+		return nil, fmt.Errorf("transaction: %w", ErrNotFound)
+	}
+	var t Transaction
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		if err := tx.Where("id = ? AND application_id = ?", uuid, appID).Take(&t).Error; err != nil {
+			return notFound(err, "transaction")
+		}
+		if t.SubjectID == nil {
+			return fmt.Errorf("the transaction is still being evaluated: %w", ErrConflict)
+		}
+		// The subject's lock orders this event among the subject's others; then the
+		// transaction's own lock, taken second everywhere.
+		var subject Entity
+		if err := forUpdate(tx).Where("id = ?", *t.SubjectID).Take(&subject).Error; err != nil {
+			return err
+		}
+		if err := forUpdate(tx).Where("id = ?", t.ID).Take(&t).Error; err != nil {
+			return err
+		}
+		if err := rules.ReviewTransition(t.Status, status); err != nil {
+			return fmt.Errorf("%s: %w", err.Error(), ErrConflict)
+		}
+		now := s.Now()
+		previous := t.Status
+		t.Status, t.ReviewedBy, t.ReviewReason, t.StatusReason, t.UpdatedAt = status, actor, reason, "review", now
+		if err := tx.Save(&t).Error; err != nil {
+			return err
+		}
+		subject.LastActivityAt = &now
+		w := s.entityWriter(tx, &subject, now)
+		fields := transactionFields(&t)
+		fields["previous_status"] = previous
+		fields["actor"] = actor
+		fields["reason"] = reason
+		if err := w.event(EventTransactionStatusUpdated, fields); err != nil {
+			return err
+		}
+		return w.save()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// GetTransaction returns one transaction.
+func (s *Store) GetTransaction(ctx context.Context, appID, uuid string) (*Transaction, error) {
+	if !validUUID(uuid) {
+		return nil, fmt.Errorf("transaction: %w", ErrNotFound)
+	}
+	var t Transaction
+	if err := s.db.WithContext(ctx).Where("id = ? AND application_id = ?", uuid, appID).Take(&t).Error; err != nil {
+		return nil, notFound(err, "transaction")
+	}
+	return &t, nil
+}
+
+// TransactionFilter selects transactions.
+type TransactionFilter struct {
+	VendorData, Status string
+	Limit, Offset      int
+}
+
+// ListTransactions returns one page of transactions, newest first, and their number.
+func (s *Store) ListTransactions(ctx context.Context, appID string, f TransactionFilter) ([]Transaction, int64, error) {
+	q := s.db.WithContext(ctx).Model(&Transaction{}).Where("application_id = ?", appID)
+	if f.VendorData != "" {
+		q = q.Where("subject_vendor_data = ?", f.VendorData)
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, err
+	}
+	var out []Transaction
+	err := q.Order("created_at DESC, id DESC").Limit(f.Limit).Offset(f.Offset).Find(&out).Error
+	return out, total, err
+}
