@@ -222,60 +222,46 @@ func TestEntityListEntriesChangeStatus(t *testing.T) {
 			res := h.call("POST", "/v3/users/create/", map[string]any{"vendor_data": vd, "status": status, "reason": "set up"})
 			require.Equal(t, http.StatusCreated, res.status, res.raw)
 		}
-		h.startWorker()
-
 		blocklist := "/v3/lists/" + h.createList("bad users", "blocklist", "user") + "/entries/"
 		watchlist := "/v3/lists/" + h.createList("watched users", "watchlist", "user") + "/entries/"
-
-		res := h.call("POST", blocklist, map[string]any{"value": " active "})
-		require.Equal(t, http.StatusCreated, res.status, res.raw)
-		require.Equal(t, "active", res.body["value"], "vendor_data is trimmed and kept exact")
-		var user response
-		require.Eventually(t, func() bool {
-			user = h.call("GET", "/v3/users/active/", nil)
-			return user.body["status"] == "BLOCKED"
-		}, 10*time.Second, 50*time.Millisecond)
-		require.Equal(t, "blocklist_match", user.body["status_reason"])
-
-		res = h.call("POST", blocklist, map[string]any{"value": "flagged"})
-		require.Equal(t, http.StatusCreated, res.status, res.raw)
-		require.Eventually(t, func() bool {
-			user = h.call("GET", "/v3/users/flagged/", nil)
-			return user.body["status"] == "BLOCKED"
-		}, 10*time.Second, 50*time.Millisecond, "a blocklist entry raises FLAGGED to BLOCKED")
-		require.Equal(t, "blocklist_match", user.body["status_reason"])
-
-		res = h.call("POST", watchlist, map[string]any{"value": "watched"})
-		require.Equal(t, http.StatusCreated, res.status, res.raw)
-		require.Eventually(t, func() bool {
-			user = h.call("GET", "/v3/users/watched/", nil)
-			return user.body["status"] == "FLAGGED"
-		}, 10*time.Second, 50*time.Millisecond)
-		require.Equal(t, "watchlist", user.body["status_reason"])
-
+		bizlist := "/v3/lists/" + h.createList("bad businesses", "blocklist", "business") + "/entries/"
+		allowlist := "/v3/lists/" + h.createList("good users", "allowlist", "user") + "/entries/"
 		before := h.call("GET", "/v3/users/blocked/", nil)
-		res = h.call("POST", watchlist, map[string]any{"value": "blocked"})
-		require.Equal(t, http.StatusCreated, res.status, res.raw)
-		require.Eventually(t, func() bool { return h.pendingJobs() == 0 }, 10*time.Second, 50*time.Millisecond,
-			"the watchlist job was applied")
-		after := h.call("GET", "/v3/users/blocked/", nil)
-		require.Equal(t, "BLOCKED", after.body["status"], "automatic rules never lower a status")
-		require.Equal(t, "set up", after.body["status_reason"])
-		require.Equal(t, before.body, after.body, "nothing changed")
 
-		// An entry naming nobody changes nothing, and an entity created later starts in the list's status.
-		res = h.call("POST", blocklist, map[string]any{"value": "later"})
-		require.Equal(t, http.StatusCreated, res.status, res.raw)
+		for _, add := range []struct{ list, value string }{
+			{blocklist, " active "}, {blocklist, "flagged"}, {watchlist, "watched"}, {watchlist, "blocked"},
+			// These name no entity that a list acts on: no job.
+			{bizlist, "watched"}, {allowlist, "active"}, {blocklist, "later"},
+		} {
+			res := h.call("POST", add.list, map[string]any{"value": add.value})
+			require.Equal(t, http.StatusCreated, res.status, res.raw)
+		}
+		items, err := h.store.ClaimStaleInbox(t.Context(), -time.Hour, 100)
+		require.NoError(t, err)
+		require.Len(t, items, 4, "one status job per entry naming a live entity of its kind")
+		require.Equal(t, "ACTIVE", h.call("GET", "/v3/users/active/", nil).body["status"], "nothing applies before a worker runs")
+
+		h.startWorker()
+		for _, item := range items {
+			h.waitApplied(item.ID)
+		}
+
+		for vd, want := range map[string][2]string{
+			"active":  {"BLOCKED", "blocklist_match"},
+			"flagged": {"BLOCKED", "blocklist_match"}, // a blocklist raises FLAGGED to BLOCKED
+			"watched": {"FLAGGED", "watchlist"},       // a business entry left the user alone
+			"blocked": {"BLOCKED", "set up"},          // automatic rules never lower a status
+		} {
+			got := h.call("GET", "/v3/users/"+vd+"/", nil)
+			require.Equal(t, want[0], got.body["status"], vd)
+			require.Equal(t, want[1], got.body["status_reason"], vd)
+		}
+		require.Equal(t, before.body, h.call("GET", "/v3/users/blocked/", nil).body, "a watchlist entry changed nothing of a BLOCKED user")
+
+		// An entity created after its entry starts in the list's status.
 		later := h.call("POST", "/v3/users/create/", map[string]any{"vendor_data": "later"})
 		require.Equal(t, http.StatusCreated, later.status, later.raw)
 		require.Equal(t, "BLOCKED", later.body["status"], "an entity on a blocklist starts BLOCKED")
 		require.Equal(t, "blocklist_match", later.body["status_reason"])
-
-		// A business entry does not touch a user with the same vendor_data.
-		bizlist := "/v3/lists/" + h.createList("bad businesses", "blocklist", "business") + "/entries/"
-		res = h.call("POST", bizlist, map[string]any{"value": "watched"})
-		require.Equal(t, http.StatusCreated, res.status, res.raw)
-		require.Eventually(t, func() bool { return h.pendingJobs() == 0 }, 10*time.Second, 50*time.Millisecond)
-		require.Equal(t, "FLAGGED", h.call("GET", "/v3/users/watched/", nil).body["status"])
 	})
 }

@@ -164,7 +164,8 @@ func (s *server) eventTimestamp(f *fields, name string) int64 {
 		return 0
 	}
 	var n json.Number
-	if err := json.Unmarshal(raw, &n); err != nil {
+	// json.Number also takes a quoted number: a string is not a timestamp.
+	if raw[0] == '"' || json.Unmarshal(raw, &n) != nil {
 		f.fail(name, "must be a unix time in seconds (a number)")
 		return 0
 	}

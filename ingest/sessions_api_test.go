@@ -289,6 +289,12 @@ func TestIngestSessionSignatureAuth(t *testing.T) {
 			"X-Signature-V2", webhooks.SignRaw(secret, invalid), "X-Application-Id", h.app.ID}
 		requireProblem(t, h.call("POST", "/v3/ingest/sessions/", invalid, headers...), http.StatusBadRequest, "")
 
+		huge, err := json.Marshal(sessionEvent("s-huge", "Approved", "u-1", ts, map[string]any{
+			"metadata": map[string]any{"pad": strings.Repeat("a", ingest.MaxBodyBytes)},
+		}))
+		require.NoError(t, err)
+		requireProblem(t, h.call("POST", "/v3/ingest/sessions/", huge, signed(t, secret, huge, now, h.app.ID)...), http.StatusRequestEntityTooLarge, "")
+
 		// A signed request is validated like any other.
 		bad := []byte(fmt.Sprintf(`{"session_id":"s-x","status":"approved","vendor_data":"u-1","timestamp":%d}`, ts))
 		requireProblem(t, h.call("POST", "/v3/ingest/sessions/", bad, signed(t, secret, bad, now, h.app.ID)...), http.StatusBadRequest, "status")
@@ -315,12 +321,11 @@ func TestSessionEventsAreAppliedByAWorker(t *testing.T) {
 		approved := sessionEvent("s-1", "Approved", "u-1", approvedAt, map[string]any{
 			"workflow_id": "wf-kyc", "decision": decision, "metadata": map[string]any{"source": "test"},
 		})
-		ids := []string{
-			h.ingest(approved),
-			h.ingest(sessionEvent("s-1", "In Progress", "u-1", started, nil)),
-		}
-		h.waitApplied(ids...)
-		require.Equal(t, ids[0], h.ingest(approved), "a replay answers the same id")
+		approvedID := h.ingest(approved)
+		h.waitApplied(approvedID)
+		// An older event arriving late joins the history without changing the status.
+		h.waitApplied(h.ingest(sessionEvent("s-1", "In Progress", "u-1", started, nil)))
+		require.Equal(t, approvedID, h.ingest(approved), "a replay answers the same id")
 
 		var user response
 		require.Eventually(t, func() bool {
@@ -363,10 +368,35 @@ func TestSessionEventsAreAppliedByAWorker(t *testing.T) {
 		require.Equal(t, float64(approvedAt), last["timestamp"])
 		require.Equal(t, true, last["current"])
 
+		require.Equal(t, float64(1), h.call("GET", "/v3/users/u-1/", nil).body["session_count"], "the replay changed nothing")
+
 		requireProblem(t, h.call("GET", "/v3/session/unknown/", nil), http.StatusNotFound, "")
 		other, err := h.store.CreateApplication(context.Background(), "other", "")
 		require.NoError(t, err)
 		require.Equal(t, http.StatusNotFound, h.call("GET", "/v3/session/s-1/", nil, "x-api-key", other.APIKey).status)
+	})
+}
+
+// A session's history marks the event that holds its current status, whatever the order
+// in which the events arrived: exactly one entry is current.
+func TestSessionHistoryMarksOnlyTheCurrentEvent(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		h.startWorker()
+		started := eventTime()
+		// In order: In Progress, then Approved.
+		h.waitApplied(h.ingest(sessionEvent("s-1", "In Progress", "u-1", started, nil)))
+		h.waitApplied(h.ingest(sessionEvent("s-1", "Approved", "u-1", started+60, nil)))
+
+		sess := h.call("GET", "/v3/session/s-1/", nil)
+		require.Equal(t, http.StatusOK, sess.status, sess.raw)
+		require.Equal(t, "Approved", sess.body["status"])
+		history := sess.body["history"].([]any)
+		require.Len(t, history, 2)
+		first, last := history[0].(map[string]any), history[1].(map[string]any)
+		require.Equal(t, "Approved", last["status"])
+		require.Equal(t, true, last["current"])
+		require.Equal(t, "In Progress", first["status"])
+		require.Equal(t, false, first["current"], "a superseded event is no longer current: %s", sess.raw)
 	})
 }
 

@@ -327,6 +327,12 @@ func (a *sessionApply) recordEvent(e *Entity, recorded, reason string) (*Session
 	if err := a.tx.Save(&sess).Error; err != nil {
 		return nil, false, false, err
 	}
+	if current && !isNew {
+		// One event of a session's history is its current status.
+		if err := a.tx.Model(&SessionEvent{}).Where("session_pk = ? AND current", sess.ID).Update("current", false).Error; err != nil {
+			return nil, false, false, err
+		}
+	}
 	inboxID := a.inboxID
 	ev := SessionEvent{ID: newID(), SessionPK: sess.ID, InboxID: &inboxID, ReportedStatus: a.in.Status,
 		Status: recorded, Reason: reason, EventAt: a.eventAt, Current: current, ReceivedAt: a.now}

@@ -470,7 +470,7 @@ func TestMergeSettings(t *testing.T) {
 		{`{"rules": "none"}`, "rules"},
 		{`{"decline_threshold": 10}`, "decline_threshold"},
 		{`{"session_url_template": "https://x"}`, "session_url_template"},
-		{`{"default_currency": "JPY"}`, "fx_rates"},
+		{`{"default_currency": "JPY"}`, "default_currency"},
 		{`{"fx_rates": {"EUR": "abc", "USD": "1"}}`, "fx_rates.EUR"},
 		{`{"auto_block_workflows": "wf"}`, "auto_block_workflows"},
 		{`{"rules": {"velocity": {"window": "forever"}}}`, "rules.velocity.window"},

@@ -111,6 +111,8 @@ func (s Settings) Validate() map[string]string {
 		}
 	}
 	if _, ok := s.FXRates[s.DefaultCurrency]; !ok && problems["default_currency"] == "" {
+		// The pair is inconsistent: name both, whichever of them the caller changed.
+		problems["default_currency"] = fmt.Sprintf("has no rate in fx_rates: add %s to fx_rates", s.DefaultCurrency)
 		problems["fx_rates"] = fmt.Sprintf("must have a rate for the default currency %s", s.DefaultCurrency)
 	}
 	for i, wf := range s.AutoBlockWorkflows {
@@ -175,16 +177,29 @@ func (s Settings) Value() (driver.Value, error) {
 // written reads as its default rather than as a zero value.
 func (s *Settings) Scan(src any) error {
 	*s = DefaultSettings()
+	var data []byte
 	switch v := src.(type) {
 	case nil:
 		return nil
 	case []byte:
-		return json.Unmarshal(v, s)
+		data = v
 	case string:
-		return json.Unmarshal([]byte(v), s)
+		data = []byte(v)
 	default:
 		return fmt.Errorf("settings: cannot scan %T", src)
 	}
+	// json.Unmarshal adds to a map it is given: a stored fx_rates must replace the
+	// default one, not be merged into it.
+	var stored struct {
+		FXRates map[string]string `json:"fx_rates"`
+	}
+	if err := json.Unmarshal(data, &stored); err != nil {
+		return err
+	}
+	if stored.FXRates != nil {
+		s.FXRates = nil
+	}
+	return json.Unmarshal(data, s)
 }
 
 // replacedWhole are the settings objects a patch replaces rather than merges: their keys
