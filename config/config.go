@@ -64,6 +64,9 @@ type Config struct {
 	WebhookMaxAttempts int `env:"WEBHOOK_MAX_ATTEMPTS" envDefault:"8"`
 	// WebhookMaxAge is the age after which a delivery is not retried any more.
 	WebhookMaxAge time.Duration `env:"WEBHOOK_MAX_AGE" envDefault:"72h"`
+	// WebhookDestinationConcurrency caps one destination's concurrent deliveries per work
+	// process; zero means half of WorkerConcurrency (at least 1).
+	WebhookDestinationConcurrency int `env:"WEBHOOK_DESTINATION_CONCURRENCY"`
 	// WebhookAllowCIDRs are webhook targets allowed despite the SSRF guard.
 	WebhookAllowCIDRs CIDRList `env:"WEBHOOK_ALLOW_CIDRS"`
 
@@ -195,6 +198,9 @@ func (c *Config) applyModeDefaults() {
 	if c.WorkerConcurrency == 0 {
 		c.WorkerConcurrency = 2 * runtime.NumCPU()
 	}
+	if c.WebhookDestinationConcurrency == 0 {
+		c.WebhookDestinationConcurrency = max(1, c.WorkerConcurrency/2)
+	}
 	if c.WebhookAllowCIDRs == nil && dev {
 		c.WebhookAllowCIDRs = CIDRList{
 			netip.MustParsePrefix("127.0.0.0/8"),
@@ -241,6 +247,7 @@ func (c *Config) validate() error {
 		n    int
 	}{
 		{"WORKER_CONCURRENCY", c.WorkerConcurrency},
+		{"WEBHOOK_DESTINATION_CONCURRENCY", c.WebhookDestinationConcurrency},
 		{"WEBHOOK_MAX_ATTEMPTS", c.WebhookMaxAttempts},
 		{"RATE_LIMIT_READ", c.RateLimitRead},
 		{"RATE_LIMIT_WRITE", c.RateLimitWrite},

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/standinghq/standing/models"
 	"github.com/standinghq/standing/tasks"
+	"github.com/standinghq/standing/webhooks"
 )
 
 // Enqueuer puts a job on the queue; *asynq.Client is one.
@@ -45,6 +47,10 @@ type Deps struct {
 	Extra func(chi.Router)
 	// Now is the clock (signature tolerance, timestamp checks); nil means time.Now.
 	Now func() time.Time
+	// Guard checks webhook destination URLs; Resolver resolves their hosts (nil means
+	// net.DefaultResolver).
+	Guard    webhooks.Guard
+	Resolver webhooks.Resolver
 }
 
 type server struct {
@@ -55,13 +61,18 @@ type server struct {
 	log        *slog.Logger
 	adminToken string
 	now        func() time.Time
+	guard      webhooks.Guard
+	resolver   webhooks.Resolver
 }
 
 // New returns the HTTP handler of the API.
 func New(d Deps) http.Handler {
 	s := &server{
 		store: d.Store, queue: d.Queue, queues: d.Queues, redis: d.Redis,
-		log: d.Log, adminToken: d.AdminToken, now: d.Now,
+		log: d.Log, adminToken: d.AdminToken, now: d.Now, guard: d.Guard, resolver: d.Resolver,
+	}
+	if s.resolver == nil {
+		s.resolver = net.DefaultResolver
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -88,6 +99,8 @@ func New(d Deps) http.Handler {
 			r.Get("/session/{session_id}/", s.getSession)
 			r.Route("/lists", s.listRoutes)
 			r.Route("/transactions", s.transactionRoutes)
+			r.Route("/webhook/destinations", s.webhookRoutes)
+			r.Get("/events/", s.listEvents)
 			r.Get("/settings/", s.getSettings)
 			r.Patch("/settings/", s.patchSettings)
 			r.Get("/jobs/{job_id}/", s.getJob)

@@ -54,6 +54,15 @@ func GenerateSecret(prefix string) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
+// randomBase64 returns the standard base64 of n random bytes.
+func randomBase64(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err)) // never happens on supported platforms
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
 // HashAPIKey returns the stored form of an API key. Keys are long random strings, so one
 // round of SHA-256 is enough to make the stored form useless to a reader of the database.
 func HashAPIKey(key string) string {

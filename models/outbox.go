@@ -83,7 +83,7 @@ func insertEvent(tx *gorm.DB, appID string, entityID *string, typ string, seq in
 	if err := tx.Create(ev).Error; err != nil {
 		return nil, err
 	}
-	return ev, nil
+	return ev, fanOut(tx, ev)
 }
 
 // EventsForEntity returns the events of one entity in sequence order.

@@ -52,6 +52,8 @@ type Store struct {
 	db      *gorm.DB
 	dialect Dialect
 	now     func() time.Time
+	// onDeliveries is told, after each commit, of the deliveries the commit made due.
+	onDeliveries func([]DeliveryRef)
 }
 
 // Option configures a Store.
@@ -247,9 +249,15 @@ func validUUID(s string) bool {
 	return err == nil
 }
 
-// transaction runs fn in one database transaction.
+// transaction runs fn in one database transaction. Once it commits, the deliveries it
+// made due are handed to the delivery hook.
 func (s *Store) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.db.WithContext(ctx).Transaction(fn, &sql.TxOptions{})
+	c := &collector{}
+	err := s.db.WithContext(context.WithValue(ctx, collectorKey{}, c)).Transaction(fn, &sql.TxOptions{})
+	if err == nil && len(c.refs) > 0 && s.onDeliveries != nil {
+		s.onDeliveries(c.refs)
+	}
+	return err
 }
 
 // forUpdate locks the selected rows until the transaction ends (PostgreSQL; on SQLite the

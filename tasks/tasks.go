@@ -18,12 +18,19 @@ const (
 	TypeSessionApply = "session:apply"
 	// TypeTransactionEvaluate evaluates a submitted transaction.
 	TypeTransactionEvaluate = "transaction:evaluate"
+	// TypeWebhookDeliver makes one attempt at a webhook delivery.
+	TypeWebhookDeliver = "webhook:deliver"
 )
 
 // Queue base names; Queues adds a prefix.
 const (
 	// QueueApply runs the jobs that apply inbox items to entities.
 	QueueApply = "apply"
+	// QueueWebhooks runs first attempts at deliveries.
+	QueueWebhooks = "webhooks"
+	// QueueWebhookRetries runs later attempts, so that endpoints that fail never hold up
+	// first attempts to healthy ones.
+	QueueWebhookRetries = "webhooks_retry"
 )
 
 // Queues names the queues of one deployment. Prefix is empty in production; tests give
@@ -35,13 +42,57 @@ type Queues struct {
 // Apply is the queue of inbox jobs.
 func (q Queues) Apply() string { return q.Prefix + QueueApply }
 
+// Webhooks is the queue of first delivery attempts.
+func (q Queues) Webhooks() string { return q.Prefix + QueueWebhooks }
+
+// WebhookRetries is the queue of later delivery attempts.
+func (q Queues) WebhookRetries() string { return q.Prefix + QueueWebhookRetries }
+
 // Priorities are the queues a work process serves, with their weights.
 func (q Queues) Priorities() map[string]int {
-	return map[string]int{q.Apply(): 6}
+	return map[string]int{q.Apply(): 6, q.Webhooks(): 3, q.WebhookRetries(): 1}
 }
 
 // Names lists every queue.
-func (q Queues) Names() []string { return []string{q.Apply()} }
+func (q Queues) Names() []string { return []string{q.Apply(), q.Webhooks(), q.WebhookRetries()} }
+
+// DeliveryPayload is the payload of a delivery attempt.
+type DeliveryPayload struct {
+	DeliveryID    string `json:"delivery_id"`
+	DestinationID string `json:"destination_id"`
+}
+
+// firstAttemptRetries bounds how often the webhooks queue runs a first attempt again
+// after an error of Standing's own (the database unreachable): a failed HTTP attempt is
+// handed to the retry queue instead, and a busy destination does not count.
+const firstAttemptRetries = 25
+
+// NewDeliveryTask returns the job of an attempt at a delivery, due at processAt: a first
+// attempt on the webhooks queue, or later attempts on the retry queue, retried up to
+// retries times with the server's RetryDelayFunc. The task id is the delivery id.
+func NewDeliveryTask(q Queues, deliveryID, destinationID string, retry bool, processAt time.Time, timeout time.Duration, retries int) *asynq.Task {
+	payload, _ := json.Marshal(DeliveryPayload{DeliveryID: deliveryID, DestinationID: destinationID})
+	queue, maxRetry := q.Webhooks(), firstAttemptRetries
+	if retry {
+		queue, maxRetry = q.WebhookRetries(), max(retries, firstAttemptRetries)
+	}
+	return asynq.NewTask(TypeWebhookDeliver, payload,
+		asynq.TaskID(deliveryID),
+		asynq.Queue(queue),
+		asynq.MaxRetry(maxRetry),
+		asynq.Timeout(timeout),
+		asynq.ProcessAt(processAt),
+	)
+}
+
+// ParseDeliveryPayload reads a delivery job's payload; a bad one is not retried.
+func ParseDeliveryPayload(t *asynq.Task) (DeliveryPayload, error) {
+	var p DeliveryPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.DeliveryID == "" {
+		return p, fmt.Errorf("%s: bad payload %q: %w", t.Type(), t.Payload(), asynq.SkipRetry)
+	}
+	return p, nil
+}
 
 // InboxPayload is the payload of every job that applies an inbox item.
 type InboxPayload struct {

@@ -19,7 +19,7 @@ func TestNewInboxTaskRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "0192f0c4-0000-7000-8000-000000000001", p.InboxID)
 	require.Equal(t, "x-apply", q.Apply())
-	require.Equal(t, map[string]int{"x-apply": 6}, q.Priorities())
+	require.Equal(t, map[string]int{"x-apply": 6, "x-webhooks": 3, "x-webhooks_retry": 1}, q.Priorities())
 }
 
 func TestParseInboxPayloadRejectsGarbageWithoutRetry(t *testing.T) {

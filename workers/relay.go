@@ -42,6 +42,8 @@ type Relay struct {
 	Interval time.Duration
 	// Batch is the number of items claimed per scan; zero means 500.
 	Batch int
+	// Deliveries re-enqueues webhook deliveries overdue by After; nil leaves them alone.
+	Deliveries *DeliveryEnqueuer
 }
 
 // Run scans until ctx ends. When the database or Redis is unreachable it backs off
@@ -91,9 +93,29 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 	}
 	enqueued := 0
 	for _, item := range items {
-		ok, err := r.enqueue(ctx, tasks.NewInboxTask(r.Queues, item.TaskType, item.ID))
+		ok, err := r.enqueue(ctx, tasks.NewInboxTask(r.Queues, item.TaskType, item.ID), r.Queues.Apply(), item.ID)
 		if err != nil {
 			return enqueued, fmt.Errorf("re-enqueue %s: %w", item.ID, err)
+		}
+		if ok {
+			enqueued++
+		}
+	}
+	if r.Deliveries == nil {
+		return enqueued, nil
+	}
+	refs, err := r.Store.ClaimStaleDeliveries(ctx, r.After, batch)
+	if err != nil {
+		return enqueued, fmt.Errorf("claim stale deliveries: %w", err)
+	}
+	for _, ref := range refs {
+		queue := r.Queues.Webhooks()
+		if ref.Retry {
+			queue = r.Queues.WebhookRetries()
+		}
+		ok, err := r.enqueue(ctx, r.Deliveries.Task(ref), queue, ref.ID)
+		if err != nil {
+			return enqueued, fmt.Errorf("re-enqueue delivery %s: %w", ref.ID, err)
 		}
 		if ok {
 			enqueued++
@@ -102,9 +124,10 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 	return enqueued, nil
 }
 
-// enqueue puts task on the queue and reports whether it was enqueued anew.
-func (r *Relay) enqueue(ctx context.Context, task *asynq.Task) (bool, error) {
-	info, err := r.Queue.EnqueueContext(ctx, task)
+// enqueue puts task (whose id is id, on queue) on the queue and reports whether it was
+// enqueued anew.
+func (r *Relay) enqueue(ctx context.Context, task *asynq.Task, queue, id string) (bool, error) {
+	_, err := r.Queue.EnqueueContext(ctx, task)
 	if err == nil {
 		return true, nil
 	}
@@ -112,8 +135,7 @@ func (r *Relay) enqueue(ctx context.Context, task *asynq.Task) (bool, error) {
 		return false, err
 	}
 	// The job is still in the queue. Leave it unless the queue gave up on it.
-	id := taskID(task, info)
-	existing, err := r.Inspector.GetTaskInfo(r.Queues.Apply(), id)
+	existing, err := r.Inspector.GetTaskInfo(queue, id)
 	if err != nil {
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			return false, nil // it finished meanwhile
@@ -123,19 +145,11 @@ func (r *Relay) enqueue(ctx context.Context, task *asynq.Task) (bool, error) {
 	if existing.State != asynq.TaskStateArchived {
 		return false, nil
 	}
-	if err := r.Inspector.DeleteTask(r.Queues.Apply(), id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+	if err := r.Inspector.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 		return false, err
 	}
 	if _, err := r.Queue.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return false, err
 	}
 	return true, nil
-}
-
-func taskID(task *asynq.Task, info *asynq.TaskInfo) string {
-	if info != nil {
-		return info.ID
-	}
-	p, _ := tasks.ParseInboxPayload(task)
-	return p.InboxID
 }

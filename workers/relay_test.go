@@ -48,7 +48,9 @@ func setup(t *testing.T) bundle {
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // queuesFromEnv are the queues a worker process started by a test serves.
-func queuesFromEnv() tasks.Queues { return tasks.Queues{Prefix: os.Getenv("STANDING_TEST_QUEUE_PREFIX")} }
+func queuesFromEnv() tasks.Queues {
+	return tasks.Queues{Prefix: os.Getenv("STANDING_TEST_QUEUE_PREFIX")}
+}
 
 func (b bundle) startWorkers(t *testing.T) {
 	t.Helper()

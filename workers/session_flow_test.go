@@ -178,7 +178,7 @@ func (f flow) requireCounters(t *testing.T, vendorData string, sessions int, wan
 func TestConcurrentEventsForOneEntityGiveExactCounters(t *testing.T) {
 	t.Parallel()
 	f := newFlow(t)
-	events, want := sessionEvents("racer", 54) // 54 sessions, 198 events
+	events, want := sessionEvents("racer", 54)    // 54 sessions, 198 events
 	events = append(events, events[0], events[1]) // and two duplicates: 200 posts
 	rand.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
 	f.startWorkers(t)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -20,11 +21,16 @@ import (
 type Handlers struct {
 	Store *models.Store
 	Log   *slog.Logger
+	// Deliverer makes webhook delivery attempts; nil leaves them unhandled.
+	Deliverer *Deliverer
 }
 
 // NewMux routes every task type to its handler.
 func NewMux(h *Handlers) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
+	if h.Deliverer != nil {
+		mux.HandleFunc(tasks.TypeWebhookDeliver, h.Deliverer.HandleDeliver)
+	}
 	mux.HandleFunc(tasks.TypeStatusApply, h.HandleStatusApply)
 	mux.HandleFunc(tasks.TypeSessionApply, h.HandleSessionApply)
 	mux.HandleFunc(tasks.TypeTransactionEvaluate, h.HandleTransactionEvaluate)
@@ -117,13 +123,21 @@ func NewServer(redis asynq.RedisConnOpt, cfg ServerConfig) *asynq.Server {
 		Concurrency:     cfg.Concurrency,
 		Queues:          cfg.Queues.Priorities(),
 		RetryDelayFunc:  RetryDelay,
+		IsFailure:       IsFailure,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		// An idle worker looks for new jobs this often; the default second is slow for
 		// status changes a person is waiting to see.
 		TaskCheckInterval: 200 * time.Millisecond,
-		Logger:          asynqLogger{cfg.Log.With("component", "asynq")},
-		LogLevel:        asynq.WarnLevel,
+		// Scheduled jobs and retries become runnable this soon after they are due (asynq's
+		// default is 5 s, which would delay every retry and every busy destination's job).
+		DelayedTaskCheckInterval: 500 * time.Millisecond,
+		Logger:                   asynqLogger{cfg.Log.With("component", "asynq")},
+		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			var retry *RetryError
+			if errors.Is(err, ErrDestinationBusy) || errors.As(err, &retry) {
+				return // not failures of Standing's: the delivery log tells the story
+			}
 			id, _ := asynq.GetTaskID(ctx)
 			retried, _ := asynq.GetRetryCount(ctx)
 			cfg.Log.Warn("job failed", "type", t.Type(), "task_id", id, "retry", retried, "error", err)
@@ -131,10 +145,18 @@ func NewServer(redis asynq.RedisConnOpt, cfg ServerConfig) *asynq.Server {
 	})
 }
 
-// RetryDelay is the delay before a failed job runs again. A job whose worker died (its
-// lease expired) runs again at once; other failures back off exponentially.
+// RetryDelay is the delay before a failed job runs again: the delay a delivery attempt
+// asked for (computed with its backoff policy, or the endpoint's Retry-After); a moment
+// for a busy destination; at once for a job whose worker died (its lease expired);
+// asynq's exponential default otherwise.
 func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
-	if errors.Is(err, asynq.ErrLeaseExpired) {
+	var retry *RetryError
+	switch {
+	case errors.As(err, &retry):
+		return retry.After
+	case errors.Is(err, ErrDestinationBusy):
+		return time.Duration(200+rand.IntN(800)) * time.Millisecond
+	case errors.Is(err, asynq.ErrLeaseExpired):
 		return time.Second
 	}
 	return asynq.DefaultRetryDelayFunc(n, err, t)

@@ -38,15 +38,6 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.
 	if dsn == "" {
 		dsn = filepath.Join(cfg.DataDir, "standing.db")
 	}
-	store, err := models.Open(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if _, err := store.Migrate(ctx); err != nil {
-		return err
-	}
-
 	var redisOpt asynq.RedisConnOpt
 	redisDesc := cfg.RedisURL
 	if cfg.RedisURL == "" {
@@ -57,8 +48,20 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.
 		defer mr.Close()
 		redisOpt = asynq.RedisClientOpt{Addr: mr.Addr()}
 		redisDesc = "in-process"
-	} else if redisOpt, err = asynq.ParseRedisURI(cfg.RedisURL); err != nil {
-		return fmt.Errorf("%sREDIS_URL: %v", config.Prefix, err)
+	} else {
+		var err error
+		if redisOpt, err = asynq.ParseRedisURI(cfg.RedisURL); err != nil {
+			return fmt.Errorf("%sREDIS_URL: %v", config.Prefix, err)
+		}
+	}
+	svc, err := connect(ctx, cfg, log, dsn, redisOpt)
+	if err != nil {
+		return err
+	}
+	defer svc.close()
+	store := svc.store
+	if _, err := store.Migrate(ctx); err != nil {
+		return err
 	}
 
 	creds, err := seedDevApplication(ctx, store, cfg)
@@ -67,9 +70,10 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.
 	}
 	cfg.AdminToken = creds.AdminToken
 
-	svc := services{
-		cfg: cfg, log: log, store: store, redis: redisOpt,
-		started: func(addr net.Addr) {
+	svc.cfg = cfg
+	sink := newDevSink()
+	svc.extra = sink.routes
+	svc.started = func(addr net.Addr) {
 			url := "http://" + addr.String()
 			fmt.Fprintf(stdout, `Standing is running in dev mode (not for production).
 
@@ -84,8 +88,11 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.
 Try it:
   curl -s -H 'x-api-key: %s' %s/v3/users/
 
-`, url, creds.APIKey, creds.AdminToken, creds.ApplicationID, creds.IngestSecret, dsn, redisDesc, creds.APIKey, url)
-		},
+Watch webhooks arrive: create a destination with the url %s/dev/sink/demo,
+then: curl -s %s/dev/sink/demo
+
+`, url, creds.APIKey, creds.AdminToken, creds.ApplicationID, creds.IngestSecret, dsn, redisDesc,
+			creds.APIKey, url, url, url)
 	}
 	return serve(ctx, svc, roles{api: true, work: true})
 }

@@ -17,8 +17,13 @@ import (
 	"github.com/standinghq/standing/ingest"
 	"github.com/standinghq/standing/models"
 	"github.com/standinghq/standing/tasks"
+	"github.com/standinghq/standing/webhooks"
 	"github.com/standinghq/standing/workers"
 )
+
+// disableAfter is how long a destination may fail without a success before it is
+// disabled.
+const disableAfter = 5 * 24 * time.Hour
 
 // roles says which parts a process runs.
 type roles struct {
@@ -28,15 +33,41 @@ type roles struct {
 
 // services are the running parts' shared dependencies.
 type services struct {
-	cfg    config.Config
-	log    *slog.Logger
-	store  *models.Store
-	redis  asynq.RedisConnOpt
-	queues tasks.Queues
+	cfg        config.Config
+	log        *slog.Logger
+	store      *models.Store
+	redis      asynq.RedisConnOpt
+	client     *asynq.Client
+	queues     tasks.Queues
+	deliveries workers.DeliveryEnqueuer
 	// extra mounts dev mode's helpers on the router.
 	extra func(chi.Router)
 	// started is called with the listen address once the API listens.
 	started func(addr net.Addr)
+}
+
+// connect opens the queue client and the store, wired so that every commit that makes
+// webhook deliveries due enqueues their jobs.
+func connect(ctx context.Context, cfg config.Config, log *slog.Logger, dsn string, redis asynq.RedisConnOpt) (services, error) {
+	client := asynq.NewClient(redis)
+	svc := services{cfg: cfg, log: log, redis: redis, client: client}
+	svc.deliveries = workers.DeliveryEnqueuer{
+		Queue: client, Queues: svc.queues, Timeout: cfg.WebhookTimeout,
+		Retries: cfg.WebhookMaxAttempts, Log: log.With("component", "deliveries"),
+	}
+	store, err := models.Open(ctx, dsn, models.WithDeliveryHook(svc.deliveries.Enqueue))
+	if err != nil {
+		_ = client.Close()
+		return svc, err
+	}
+	svc.store = store
+	return svc, nil
+}
+
+// close releases what connect opened.
+func (svc services) close() {
+	_ = svc.store.Close()
+	_ = svc.client.Close()
 }
 
 // runProduction runs the API or the workers on PostgreSQL and Redis.
@@ -51,12 +82,12 @@ func runProduction(ctx context.Context, cfg config.Config, log *slog.Logger, r r
 	if err != nil {
 		return fmt.Errorf("%sREDIS_URL: %v", config.Prefix, err)
 	}
-	store, err := models.Open(ctx, cfg.DatabaseURL)
+	svc, err := connect(ctx, cfg, log, cfg.DatabaseURL, redisOpt)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	pending, err := store.PendingMigrations(ctx)
+	defer svc.close()
+	pending, err := svc.store.PendingMigrations(ctx)
 	if err != nil {
 		return fmt.Errorf("check migrations: %w", err)
 	}
@@ -64,20 +95,18 @@ func runProduction(ctx context.Context, cfg config.Config, log *slog.Logger, r r
 		return fmt.Errorf("the database lacks %d migration(s): run `standing migrate` first", pending)
 	}
 	log.Info("starting", "config", cfg)
-	return serve(ctx, services{cfg: cfg, log: log, store: store, redis: redisOpt}, r)
+	return serve(ctx, svc, r)
 }
 
 // serve runs the API and/or the workers until ctx ends, then shuts them down gracefully:
 // the API stops taking requests and finishes those in flight, the workers stop taking
 // jobs and finish (or hand back) those in flight.
 func serve(ctx context.Context, svc services, r roles) error {
-	client := asynq.NewClient(svc.redis)
-	defer client.Close()
-
 	var wg sync.WaitGroup
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
+	guard := webhooks.Guard{Allow: svc.cfg.WebhookAllowCIDRs}
 
 	var httpServer *http.Server
 	if r.api {
@@ -86,8 +115,8 @@ func serve(ctx context.Context, svc services, r roles) error {
 			return fmt.Errorf("%sADDR: listen on %s: %w", config.Prefix, svc.cfg.Addr, err)
 		}
 		handler := ingest.New(ingest.Deps{
-			Store: svc.store, Queue: client, Queues: svc.queues, Redis: clientPinger{client},
-			Log: svc.log, AdminToken: svc.cfg.AdminToken, Extra: svc.extra,
+			Store: svc.store, Queue: svc.client, Queues: svc.queues, Redis: clientPinger{svc.client},
+			Log: svc.log, AdminToken: svc.cfg.AdminToken, Extra: svc.extra, Guard: guard,
 		})
 		httpServer = &http.Server{
 			Handler:           handler,
@@ -109,20 +138,36 @@ func serve(ctx context.Context, svc services, r roles) error {
 
 	var worker *asynq.Server
 	if r.work {
+		cfg := svc.cfg
 		worker = workers.NewServer(svc.redis, workers.ServerConfig{
-			Concurrency: svc.cfg.WorkerConcurrency, Queues: svc.queues, Log: svc.log,
+			Concurrency: cfg.WorkerConcurrency, Queues: svc.queues, Log: svc.log,
 		})
-		if err := worker.Start(workers.NewMux(&workers.Handlers{Store: svc.store, Log: svc.log})); err != nil {
+		deliverer := &workers.Deliverer{
+			Store:    svc.store,
+			Sender:   webhooks.NewSender(cfg.WebhookTimeout, guard),
+			Enqueuer: svc.deliveries,
+			Policy: models.RetryPolicy{
+				MaxAttempts:  cfg.WebhookMaxAttempts,
+				MaxAge:       cfg.WebhookMaxAge,
+				Backoff:      webhooks.Backoff{Initial: cfg.WebhookRetryInitial, Max: cfg.WebhookRetryMaxInterval}.Delay,
+				MaxInterval:  cfg.WebhookRetryMaxInterval,
+				DisableAfter: disableAfter,
+			},
+			Limiter: workers.NewLimiter(cfg.WebhookDestinationConcurrency),
+			Log:     svc.log.With("component", "deliver"),
+		}
+		mux := workers.NewMux(&workers.Handlers{Store: svc.store, Log: svc.log, Deliverer: deliverer})
+		if err := worker.Start(mux); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}
 		inspector := asynq.NewInspector(svc.redis)
 		defer inspector.Close()
 		relay := &workers.Relay{
-			Store: svc.store, Queue: client, Inspector: inspector, Queues: svc.queues,
-			Log: svc.log.With("component", "relay"), After: svc.cfg.RelayAfter,
+			Store: svc.store, Queue: svc.client, Inspector: inspector, Queues: svc.queues,
+			Log: svc.log.With("component", "relay"), After: cfg.RelayAfter, Deliveries: &svc.deliveries,
 		}
 		wg.Go(func() { relay.Run(runCtx) })
-		svc.log.Info("workers running", "concurrency", svc.cfg.WorkerConcurrency)
+		svc.log.Info("workers running", "concurrency", cfg.WorkerConcurrency)
 	}
 
 	var runErr error

@@ -1,0 +1,214 @@
+package webhooks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// Limits of one attempt.
+const (
+	// MaxResponseRead is how much of a response body is read.
+	MaxResponseRead = 64 << 10
+	userAgent       = "Standing-Webhooks/1"
+)
+
+// Sender posts webhook requests through an HTTP client that follows no redirects, reads
+// responses through a limit, and dials only addresses its Guard allows.
+type Sender struct {
+	client *http.Client
+}
+
+// NewSender returns a Sender whose attempts last at most timeout.
+func NewSender(timeout time.Duration, guard Guard) *Sender {
+	dialer := &net.Dialer{Timeout: min(timeout, 10*time.Second), Control: guard.control}
+	transport := &http.Transport{
+		Proxy:                 nil, // a proxy would dial on our behalf, past the guard
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   min(timeout, 10*time.Second),
+		ResponseHeaderTimeout: timeout,
+	}
+	return &Sender{client: &http.Client{
+		Transport:     transport,
+		Timeout:       timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// Response is what an attempt got back.
+type Response struct {
+	Status int
+	Body   string
+	// RetryAfter is the delay a 429 or 503 asked for with Retry-After; zero if none.
+	RetryAfter time.Duration
+	Duration   time.Duration
+}
+
+// Send posts body with header to url.
+func (s *Sender) Send(ctx context.Context, url string, body []byte, header http.Header) (Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return Response{}, err
+	}
+	req.Header = header.Clone()
+	start := time.Now()
+	res, err := s.client.Do(req)
+	if err != nil {
+		return Response{Duration: time.Since(start)}, err
+	}
+	defer res.Body.Close()
+	data, readErr := io.ReadAll(io.LimitReader(res.Body, MaxResponseRead))
+	out := Response{Status: res.StatusCode, Body: string(data), Duration: time.Since(start),
+		RetryAfter: retryAfter(res.Header.Get("Retry-After"), time.Now())}
+	if readErr != nil && res.StatusCode >= 200 && res.StatusCode < 300 {
+		// The answer was a success; a body cut short does not change that.
+		readErr = nil
+	}
+	return out, readErr
+}
+
+// retryAfter reads a Retry-After header: seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// Outcome classifies an attempt.
+type Outcome int
+
+// The outcomes of an attempt.
+const (
+	// Delivered: a 2xx answer.
+	Delivered Outcome = iota
+	// Retry: a network error, a timeout, 404, 408, 429 or 5xx.
+	Retry
+	// Rejected: any other answer (other 4xx, 3xx, 1xx); not retried.
+	Rejected
+	// Gone: 410; not retried, and the destination is disabled.
+	Gone
+)
+
+// Classify says what an attempt's response or error means for the delivery.
+func Classify(res Response, err error) Outcome {
+	if err != nil {
+		return Retry
+	}
+	switch s := res.Status; {
+	case s >= 200 && s < 300:
+		return Delivered
+	case s == http.StatusGone:
+		return Gone
+	case s == http.StatusNotFound, s == http.StatusRequestTimeout, s == http.StatusTooManyRequests, s >= 500:
+		return Retry
+	default:
+		return Rejected
+	}
+}
+
+// Describe is the delivery log's error text for an attempt that did not succeed.
+func Describe(res Response, err error) string {
+	switch {
+	case errors.Is(err, ErrForbiddenAddress):
+		return "refused by the SSRF guard: " + err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	case err != nil:
+		var netErr net.Error
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			return "timed out"
+		}
+		return err.Error()
+	case res.Status < 200 || res.Status >= 300:
+		return fmt.Sprintf("HTTP %d", res.Status)
+	}
+	return ""
+}
+
+// Headers returns the headers of one attempt at an event: Content-Type, both signature
+// families over exactly body, timestamped at.
+//
+//   - Standard Webhooks: webhook-id (the event id), webhook-timestamp, webhook-signature
+//     (one v1 signature per live secret).
+//   - Provider-compatible: X-Timestamp, X-Signature (raw body), X-Signature-V2 (canonical
+//     JSON) and X-Signature-Simple ("{timestamp}:{session_id}:{status}:{webhook_type}"),
+//     keyed with the current secret.
+func Headers(secrets []string, eventID string, body []byte, at time.Time) (http.Header, error) {
+	if len(secrets) == 0 {
+		return nil, ErrBadSecret
+	}
+	ts := at.Unix()
+	standard, err := StandardSignature(secrets, eventID, ts, body)
+	if err != nil {
+		return nil, err
+	}
+	v2, err := SignV2(secrets[0], body)
+	if err != nil {
+		return nil, err
+	}
+	var fields struct {
+		SessionID   any `json:"session_id"`
+		Status      any `json:"status"`
+		WebhookType any `json:"webhook_type"`
+	}
+	_ = json.Unmarshal(body, &fields)
+	stamp := strconv.FormatInt(ts, 10)
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", userAgent)
+	h.Set("webhook-id", eventID)
+	h.Set("webhook-timestamp", stamp)
+	h.Set("webhook-signature", standard)
+	h.Set("X-Timestamp", stamp)
+	h.Set("X-Signature", SignRaw(secrets[0], body))
+	h.Set("X-Signature-V2", v2)
+	h.Set("X-Signature-Simple", SignSimple(secrets[0], stamp, str(fields.SessionID), str(fields.Status), str(fields.WebhookType)))
+	return h, nil
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// Backoff computes retry delays: exponential from Initial, doubling, with ±50% jitter,
+// capped at Max (cenkalti/backoff's ExponentialBackOff).
+type Backoff struct {
+	Initial, Max time.Duration
+}
+
+// Delay returns the delay after the given (1-based) failed attempt.
+func (b Backoff) Delay(attempt int) time.Duration {
+	eb := backoff.NewExponentialBackOff()
+	eb.InitialInterval = b.Initial
+	eb.MaxInterval = b.Max
+	eb.Multiplier = 2
+	eb.RandomizationFactor = 0.5
+	eb.MaxElapsedTime = 0
+	eb.Reset()
+	d := eb.NextBackOff()
+	for i := 1; i < attempt; i++ {
+		d = eb.NextBackOff()
+	}
+	return min(d, b.Max)
+}

@@ -1,0 +1,190 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/standinghq/standing/models"
+	"github.com/standinghq/standing/tasks"
+	"github.com/standinghq/standing/webhooks"
+)
+
+// ErrDestinationBusy means a destination already has its share of this process's
+// workers; the job runs again shortly without counting as a failed attempt.
+var ErrDestinationBusy = errors.New("destination busy: its concurrent deliveries are at the cap")
+
+// RetryError asks for the next attempt after After.
+type RetryError struct {
+	After time.Duration
+	Cause string
+}
+
+func (e *RetryError) Error() string { return fmt.Sprintf("retry in %s: %s", e.After, e.Cause) }
+
+// Limiter caps the concurrent deliveries per destination in one process, so that a
+// destination that hangs holds at most its cap of workers and the others keep
+// delivering to healthy endpoints.
+type Limiter struct {
+	mu    sync.Mutex
+	cap   int
+	inUse map[string]int
+}
+
+// NewLimiter returns a Limiter allowing perDestination concurrent deliveries each.
+func NewLimiter(perDestination int) *Limiter {
+	return &Limiter{cap: max(perDestination, 1), inUse: map[string]int{}}
+}
+
+// TryAcquire takes a slot of key, if one is free, and returns its release.
+func (l *Limiter) TryAcquire(key string) (func(), bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inUse[key] >= l.cap {
+		return nil, false
+	}
+	l.inUse[key]++
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.inUse[key]--; l.inUse[key] <= 0 {
+			delete(l.inUse, key)
+		}
+	}, true
+}
+
+// DeliveryEnqueuer puts delivery jobs on the queues; it is the store's delivery hook
+// and the relay's way to re-enqueue deliveries.
+type DeliveryEnqueuer struct {
+	Queue   Enqueuer
+	Queues  tasks.Queues
+	Timeout time.Duration
+	// Retries is how often the retry queue runs one delivery's job before archiving it;
+	// the delivery's own record decides when to give up.
+	Retries int
+	Log     *slog.Logger
+}
+
+// Task returns the job of ref.
+func (e DeliveryEnqueuer) Task(ref models.DeliveryRef) *asynq.Task {
+	at := ref.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return tasks.NewDeliveryTask(e.Queues, ref.ID, ref.DestinationID, ref.Retry, at, e.Timeout+30*time.Second, e.Retries)
+}
+
+// Enqueue enqueues the jobs of refs. Failures are logged: the deliveries are in the
+// database, and the relay enqueues them later.
+func (e DeliveryEnqueuer) Enqueue(refs []models.DeliveryRef) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, ref := range refs {
+		if _, err := e.Queue.EnqueueContext(ctx, e.Task(ref)); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			e.Log.Warn("enqueue delivery failed; the relay will enqueue it later", "delivery_id", ref.ID, "error", err)
+		}
+	}
+}
+
+// Deliverer makes delivery attempts.
+type Deliverer struct {
+	Store    *models.Store
+	Sender   *webhooks.Sender
+	Enqueuer DeliveryEnqueuer
+	Policy   models.RetryPolicy
+	Limiter  *Limiter
+	Log      *slog.Logger
+	// Now is the clock of signatures; nil means time.Now.
+	Now func() time.Time
+}
+
+// HandleDeliver makes one attempt at a delivery: it claims the delivery, signs the
+// event's stored bytes with the destination's live secrets, posts them, records the
+// attempt and decides what follows. A first attempt that must be retried hands the
+// delivery to the retry queue; a retry that fails again returns a RetryError whose delay
+// asynq's RetryDelayFunc honours.
+func (d *Deliverer) HandleDeliver(ctx context.Context, t *asynq.Task) error {
+	p, err := tasks.ParseDeliveryPayload(t)
+	if err != nil {
+		return err
+	}
+	release, ok := d.Limiter.TryAcquire(p.DestinationID)
+	if !ok {
+		return ErrDestinationBusy
+	}
+	defer release()
+	job, err := d.Store.ClaimDelivery(ctx, p.DeliveryID, d.Enqueuer.Timeout+30*time.Second)
+	if err != nil {
+		return fmt.Errorf("claim delivery %s: %w", p.DeliveryID, err)
+	}
+	if job == nil {
+		return nil // delivered, given up, deleted, or being attempted by another worker
+	}
+	result := d.attempt(ctx, job)
+	// The attempt happened: record it even if the job's context is ending.
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	decision, err := d.Store.RecordAttempt(recordCtx, job, result, d.Policy)
+	if err != nil {
+		return fmt.Errorf("record attempt at delivery %s: %w", p.DeliveryID, err)
+	}
+	if decision.State != models.DeliveryPending {
+		return nil
+	}
+	if queue, _ := asynq.GetQueueName(ctx); queue != d.Enqueuer.Queues.WebhookRetries() {
+		d.Enqueuer.Enqueue([]models.DeliveryRef{{
+			ID: p.DeliveryID, DestinationID: p.DestinationID, Retry: true, At: time.Now().Add(decision.RetryIn),
+		}})
+		return nil
+	}
+	return &RetryError{After: decision.RetryIn, Cause: result.Error}
+}
+
+// attempt posts the delivery once and classifies the result.
+func (d *Deliverer) attempt(ctx context.Context, job *models.DeliveryJob) models.AttemptResult {
+	if !job.Destination.Enabled {
+		return models.AttemptResult{Outcome: models.AttemptSkipped,
+			Error: "the destination is disabled: " + job.Destination.DisabledReason}
+	}
+	now := time.Now()
+	if d.Now != nil {
+		now = d.Now()
+	}
+	body := []byte(job.Event.Body)
+	header, err := webhooks.Headers(job.Destination.LiveSecrets(now), job.Event.ID, body, now)
+	if err != nil {
+		return models.AttemptResult{Outcome: models.AttemptRejected, RequestURL: job.Destination.URL,
+			Error: "could not sign: " + err.Error()}
+	}
+	res, sendErr := d.Sender.Send(ctx, job.Destination.URL, body, header)
+	flat := make(map[string]string, len(header))
+	for k, v := range header {
+		flat[k] = strings.Join(v, ", ")
+	}
+	r := models.AttemptResult{
+		RequestURL: job.Destination.URL, RequestHeaders: flat, Status: res.Status,
+		ResponseBody: res.Body, Duration: res.Duration, Error: webhooks.Describe(res, sendErr),
+		RetryAfter: res.RetryAfter,
+	}
+	switch webhooks.Classify(res, sendErr) {
+	case webhooks.Delivered:
+		r.Outcome = models.AttemptDelivered
+	case webhooks.Retry:
+		r.Outcome = models.AttemptRetry
+	case webhooks.Gone:
+		r.Outcome = models.AttemptGone
+	default:
+		r.Outcome = models.AttemptRejected
+	}
+	return r
+}
+
+// IsFailure tells asynq which errors count as failed attempts: a busy destination does
+// not.
+func IsFailure(err error) bool { return !errors.Is(err, ErrDestinationBusy) }
