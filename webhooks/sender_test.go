@@ -1,0 +1,233 @@
+package webhooks_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/standinghq/standing/webhooks"
+)
+
+var loopback = webhooks.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+
+func TestGuardAllowed(t *testing.T) {
+	t.Parallel()
+	cases := map[string]bool{
+		"93.184.216.34": true, "2606:2800:220:1::1": true, "8.8.8.8": true,
+		"127.0.0.1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.1.1": false,
+		"169.254.169.254": false, "100.64.0.1": false, "0.0.0.0": false, "::1": false,
+		"fe80::1": false, "fd00:ec2::254": false, "::ffff:127.0.0.1": false, "224.0.0.1": false,
+	}
+	for addr, want := range cases {
+		require.Equal(t, want, webhooks.Guard{}.Allowed(netip.MustParseAddr(addr)), addr)
+	}
+	require.True(t, loopback.Allowed(netip.MustParseAddr("127.0.0.1")), "the allowlist wins")
+	require.True(t, loopback.Allowed(netip.MustParseAddr("::ffff:127.0.0.1")), "IPv4-mapped forms too")
+	require.False(t, loopback.Allowed(netip.MustParseAddr("10.0.0.1")))
+}
+
+// fakeResolver resolves every host to its addresses.
+type fakeResolver []netip.Addr
+
+func (f fakeResolver) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	if len(f) == 0 {
+		return nil, errors.New("no such host")
+	}
+	return f, nil
+}
+
+func TestCheckURL(t *testing.T) {
+	t.Parallel()
+	public := fakeResolver{netip.MustParseAddr("93.184.216.34")}
+	rebinding := fakeResolver{netip.MustParseAddr("93.184.216.34"), netip.MustParseAddr("10.0.0.5")}
+	cases := []struct {
+		url      string
+		guard    webhooks.Guard
+		resolver fakeResolver
+		ok       bool
+	}{
+		{"https://hooks.example.com/x", webhooks.Guard{}, public, true},
+		{"http://hooks.example.com/x", webhooks.Guard{}, public, false},
+		{"https://hooks.example.com/x", webhooks.Guard{}, rebinding, false},
+		{"https://hooks.example.com/x", webhooks.Guard{}, nil, false},
+		{"https://127.0.0.1/x", webhooks.Guard{}, nil, false},
+		{"https://169.254.169.254/latest/meta-data", webhooks.Guard{}, nil, false},
+		{"http://127.0.0.1:9000/x", loopback, nil, true},
+		{"https://user:pw@hooks.example.com/x", webhooks.Guard{}, public, false},
+		{"ftp://hooks.example.com/x", webhooks.Guard{}, public, false},
+		{"/relative", webhooks.Guard{}, public, false},
+	}
+	for _, c := range cases {
+		err := c.guard.CheckURL(context.Background(), c.url, c.resolver)
+		if c.ok {
+			require.NoError(t, err, c.url)
+		} else {
+			require.Error(t, err, c.url)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	cases := map[int]webhooks.Outcome{
+		200: webhooks.Delivered, 201: webhooks.Delivered, 204: webhooks.Delivered,
+		301: webhooks.Rejected, 302: webhooks.Rejected, 400: webhooks.Rejected, 401: webhooks.Rejected,
+		403: webhooks.Rejected, 422: webhooks.Rejected, 404: webhooks.Retry, 408: webhooks.Retry,
+		429: webhooks.Retry, 500: webhooks.Retry, 502: webhooks.Retry, 503: webhooks.Retry, 410: webhooks.Gone,
+	}
+	for status, want := range cases {
+		require.Equal(t, want, webhooks.Classify(webhooks.Response{Status: status}, nil), status)
+	}
+	require.Equal(t, webhooks.Retry, webhooks.Classify(webhooks.Response{}, errors.New("connection reset")))
+}
+
+func TestBackoffGrowsWithJitterUpToTheCap(t *testing.T) {
+	t.Parallel()
+	b := webhooks.Backoff{Initial: 5 * time.Second, Max: 10 * time.Hour}
+	for attempt := 1; attempt <= 12; attempt++ {
+		base := 5 * time.Second << (attempt - 1)
+		d := b.Delay(attempt)
+		if base >= 10*time.Hour {
+			require.LessOrEqual(t, d, 10*time.Hour, "attempt %d", attempt)
+			continue
+		}
+		require.GreaterOrEqual(t, d, base/2, "attempt %d", attempt)
+		require.LessOrEqual(t, d, base*3/2, "attempt %d", attempt)
+	}
+}
+
+func hexHMAC(key, msg string) string {
+	h := hmac.New(sha256.New, []byte(key))
+	h.Write([]byte(msg))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func TestHeadersVerifyWithTheStandardWebhooksLibrary(t *testing.T) {
+	t.Parallel()
+	current := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	previous := "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+	body := []byte(`{"event_id":"evt_1","webhook_type":"status.updated","session_id":"s-1","status":"Approved","vendor_data":"ü"}`)
+	at := time.Now()
+	h, err := webhooks.Headers([]string{current, previous}, "evt_1", body, at)
+	require.NoError(t, err)
+
+	for _, secret := range []string{current, previous} {
+		wh, err := standardwebhooks.NewWebhook(secret)
+		require.NoError(t, err)
+		require.NoError(t, wh.Verify(body, h), "a verifier nobody here wrote accepts the delivery (%s)", secret)
+	}
+	other, err := standardwebhooks.NewWebhook("whsec_" + strings.Repeat("A", 32))
+	require.NoError(t, err)
+	require.Error(t, other.Verify(body, h))
+	tampered := append([]byte{}, body...)
+	tampered[len(tampered)-2] = 'x'
+	wh, _ := standardwebhooks.NewWebhook(current)
+	require.Error(t, wh.Verify(tampered, h))
+
+	// The provider-style headers, recomputed here with crypto/hmac.
+	ts := h.Get("X-Timestamp")
+	require.Equal(t, h.Get("webhook-timestamp"), ts)
+	require.Equal(t, hexHMAC(current, string(body)), h.Get("X-Signature"))
+	canonical := `{"event_id":"evt_1","session_id":"s-1","status":"Approved","vendor_data":"ü","webhook_type":"status.updated"}`
+	require.Equal(t, hexHMAC(current, canonical), h.Get("X-Signature-V2"))
+	require.Equal(t, hexHMAC(current, ts+":s-1:Approved:status.updated"), h.Get("X-Signature-Simple"))
+	require.Equal(t, "evt_1", h.Get("webhook-id"))
+	require.Equal(t, "application/json", h.Get("Content-Type"))
+
+	// Absent fields sign as empty strings.
+	h2, err := webhooks.Headers([]string{current}, "evt_2", []byte(`{"webhook_type":"user.data.updated"}`), at)
+	require.NoError(t, err)
+	require.Equal(t, hexHMAC(current, ts+"::"+":user.data.updated"), h2.Get("X-Signature-Simple"))
+	require.Len(t, strings.Fields(h2.Get("webhook-signature")), 1)
+}
+
+func TestSenderRefusesPrivateTargetsAtDialTime(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+	defer srv.Close()
+	_, err := webhooks.NewSender(time.Second, webhooks.Guard{}).Send(context.Background(), srv.URL, []byte(`{}`), http.Header{})
+	require.ErrorIs(t, err, webhooks.ErrForbiddenAddress, "a loopback target is refused when dialled")
+	res, err := webhooks.NewSender(time.Second, loopback).Send(context.Background(), srv.URL, []byte(`{}`), http.Header{})
+	require.NoError(t, err)
+	require.Equal(t, 200, res.Status)
+}
+
+func TestSenderSurvivesHostileReceivers(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/huge", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		chunk := []byte(strings.Repeat("x", 1<<16))
+		for range 1600 { // 100 MiB if anyone read it all
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	})
+	mux.HandleFunc("/elsewhere", func(w http.ResponseWriter, r *http.Request) { t.Error("a redirect was followed") })
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	})
+	mux.HandleFunc("/reset", func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = conn.(*net.TCPConn).SetLinger(0)
+			_ = conn.Close()
+		}
+	})
+	mux.HandleFunc("/busy", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "120")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	defer srv.CloseClientConnections()
+	sender := webhooks.NewSender(500*time.Millisecond, loopback)
+	ctx := context.Background()
+
+	res, err := sender.Send(ctx, srv.URL+"/huge", []byte(`{}`), http.Header{})
+	require.NoError(t, err)
+	require.Equal(t, 200, res.Status)
+	require.Len(t, res.Body, webhooks.MaxResponseRead, "the body is read through a limit")
+
+	res, err = sender.Send(ctx, srv.URL+"/redirect", []byte(`{}`), http.Header{})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusFound, res.Status)
+	require.Equal(t, webhooks.Rejected, webhooks.Classify(res, err), "a redirect is not followed and not a success")
+
+	start := time.Now()
+	res, err = sender.Send(ctx, srv.URL+"/hang", []byte(`{}`), http.Header{})
+	require.Error(t, err)
+	require.Less(t, time.Since(start), 3*time.Second, "the timeout bounds a hanging receiver")
+	require.Equal(t, webhooks.Retry, webhooks.Classify(res, err))
+	require.Equal(t, "timed out", webhooks.Describe(res, err))
+
+	res, err = sender.Send(ctx, srv.URL+"/reset", []byte(`{}`), http.Header{})
+	require.Error(t, err)
+	require.Equal(t, webhooks.Retry, webhooks.Classify(res, err))
+
+	res, err = sender.Send(ctx, srv.URL+"/busy", []byte(`{}`), http.Header{})
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Minute, res.RetryAfter)
+	require.Equal(t, webhooks.Retry, webhooks.Classify(res, err))
+}
