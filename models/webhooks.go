@@ -444,6 +444,9 @@ func (s *Store) RecordAttempt(ctx context.Context, job *DeliveryJob, r AttemptRe
 				RequestHeaders: r.RequestHeaders, ResponseBody: body,
 				ResponseTimeMs: int(r.Duration.Milliseconds()), Error: r.Error, CreatedAt: now,
 			}
+			if attempt.RequestHeaders == nil {
+				attempt.RequestHeaders = map[string]string{} // gorm writes a nil map as "" into a NOT NULL JSON column
+			}
 			if r.Status != 0 {
 				status := r.Status
 				attempt.ResponseStatus = &status

@@ -16,6 +16,11 @@ import (
 	"github.com/standinghq/standing/webhooks"
 )
 
+// slotWait is how long a delivery waits for a slot of its destination before its job
+// is put back for a moment. Not at all: measured, any wait holds a worker that could
+// deliver to another destination meanwhile.
+const slotWait = 0
+
 // ErrDestinationBusy means a destination already has its share of this process's
 // workers; the job runs again shortly without counting as a failed attempt.
 var ErrDestinationBusy = errors.New("destination busy: its concurrent deliveries are at the cap")
@@ -34,29 +39,42 @@ func (e *RetryError) Error() string { return fmt.Sprintf("retry in %s: %s", e.Af
 type Limiter struct {
 	mu    sync.Mutex
 	cap   int
-	inUse map[string]int
+	slots map[string]chan struct{}
 }
 
 // NewLimiter returns a Limiter allowing perDestination concurrent deliveries each.
 func NewLimiter(perDestination int) *Limiter {
-	return &Limiter{cap: max(perDestination, 1), inUse: map[string]int{}}
+	return &Limiter{cap: max(perDestination, 1), slots: map[string]chan struct{}{}}
 }
 
-// TryAcquire takes a slot of key, if one is free, and returns its release.
-func (l *Limiter) TryAcquire(key string) (func(), bool) {
+// Acquire takes a slot of key, waiting at most wait for one (a healthy destination's
+// slots free up within milliseconds), and returns its release.
+func (l *Limiter) Acquire(ctx context.Context, key string, wait time.Duration) (func(), bool) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.inUse[key] >= l.cap {
+	slots, ok := l.slots[key]
+	if !ok {
+		slots = make(chan struct{}, l.cap)
+		l.slots[key] = slots
+	}
+	l.mu.Unlock()
+	release := func() { <-slots }
+	select {
+	case slots <- struct{}{}:
+		return release, true
+	default:
+	}
+	if wait <= 0 {
 		return nil, false
 	}
-	l.inUse[key]++
-	return func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if l.inUse[key]--; l.inUse[key] <= 0 {
-			delete(l.inUse, key)
-		}
-	}, true
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case slots <- struct{}{}:
+		return release, true
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return nil, false
 }
 
 // DeliveryEnqueuer puts delivery jobs on the queues; it is the store's delivery hook
@@ -114,7 +132,7 @@ func (d *Deliverer) HandleDeliver(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	release, ok := d.Limiter.TryAcquire(p.DestinationID)
+	release, ok := d.Limiter.Acquire(ctx, p.DestinationID, slotWait)
 	if !ok {
 		return ErrDestinationBusy
 	}
