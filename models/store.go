@@ -261,9 +261,13 @@ func (s *Store) transaction(ctx context.Context, fn func(tx *gorm.DB) error) err
 }
 
 // forUpdate locks the selected rows until the transaction ends (PostgreSQL; on SQLite the
-// single connection already makes the transaction the only writer).
+// single connection already makes the transaction the only writer). The lock is FOR NO
+// KEY UPDATE: it excludes every other writer of the row, but not the key-share locks that
+// inserting a row referencing it takes, so that two transactions that each insert a
+// child row and then lock the parent cannot deadlock (measured: concurrent delivery
+// attempts to one destination did, with FOR UPDATE).
 func forUpdate(tx *gorm.DB) *gorm.DB {
-	return tx.Clauses(clause.Locking{Strength: "UPDATE"})
+	return tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE"})
 }
 
 // notFound maps gorm's not-found error to ErrNotFound.
