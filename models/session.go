@@ -414,7 +414,8 @@ func (a *sessionApply) updateProfile(e *Entity, recorded string) []string {
 }
 
 // sessionEvents writes status.updated (and business_session.status.updated for
-// businesses) for a session whose current status changed.
+// businesses) for a session whose current status changed, and data.updated when the
+// event also brought the session's decision or metadata.
 func (a *sessionApply) sessionEvents(w *entityWriter, e *Entity, sess *Session) error {
 	decision := a.in.Decision // as upstream sent it
 	if decision == nil {
@@ -437,7 +438,13 @@ func (a *sessionApply) sessionEvents(w *entityWriter, e *Entity, sess *Session) 
 		return err
 	}
 	if e.Kind == KindBusiness {
-		return w.event(EventBusinessSessionStatusUpdated, fields)
+		if err := w.event(EventBusinessSessionStatusUpdated, fields); err != nil {
+			return err
+		}
+	}
+	if a.in.Decision != nil || a.in.Metadata != nil {
+		// The session's data (its decision or metadata) changed with its status.
+		return w.event(EventDataUpdated, fields)
 	}
 	return nil
 }

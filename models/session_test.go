@@ -93,15 +93,18 @@ func TestSessionEventAutoCreatesAndFillsTheEntity(t *testing.T) {
 		}
 		require.Equal(t, []string{
 			"user.data.updated", "activity.created", // auto-created
-			"status.updated", "activity.created", // session linked
+			"status.updated", "data.updated", "activity.created", // session linked, with its decision
 			"user.data.updated", "activity.created", // profile from the approved session
 		}, types)
+		require.Equal(t, "data.updated", bodies[3]["webhook_type"])
+		require.Equal(t, "s-1", bodies[3]["session_id"])
+		require.NotNil(t, bodies[3]["decision"])
 		require.Equal(t, "s-1", bodies[2]["session_id"])
 		require.Equal(t, "Approved", bodies[2]["status"])
 		require.Equal(t, "u-1", bodies[2]["vendor_data"])
 		require.Equal(t, "wf-kyc", bodies[2]["workflow_id"])
 		require.Equal(t, float64(base), bodies[2]["timestamp"])
-		require.Contains(t, bodies[4]["changed_fields"], "full_name")
+		require.Contains(t, bodies[5]["changed_fields"], "full_name")
 
 		sess, err := b.store.GetSession(ctx, b.app.ID, "s-1")
 		require.NoError(t, err)
