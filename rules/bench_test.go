@@ -1,0 +1,16 @@
+package rules_test
+
+import (
+	"testing"
+
+	"github.com/standinghq/standing/rules"
+)
+
+func BenchmarkEvaluateTransaction(b *testing.B) {
+	f, s := quiet(), defaults()
+	f.Amount, f.WindowCount, f.WindowVolume = dec("12000"), 11, dec("60000")
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = rules.EvaluateTransaction(f, s)
+	}
+}
