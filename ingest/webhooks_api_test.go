@@ -52,7 +52,8 @@ func setupDelivering(t *testing.T, engine testkit.Engine) *harness {
 	queues := testkit.Queues(t)
 	client := asynq.NewClient(redis)
 	t.Cleanup(func() { _ = client.Close() })
-	enqueuer := workers.DeliveryEnqueuer{Queue: client, Queues: queues, Timeout: 2 * time.Second, Retries: 3, Log: discardLog()}
+	inspector := asynq.NewInspector(redis)
+	enqueuer := workers.DeliveryEnqueuer{Queue: client, Inspector: inspector, Queues: queues, Timeout: 2 * time.Second, Retries: 3, Log: discardLog()}
 	store := engine.Open(t, models.WithDeliveryHook(enqueuer.Enqueue))
 	created, err := store.CreateApplication(context.Background(), "webhook test", "")
 	require.NoError(t, err)
@@ -78,7 +79,6 @@ func setupDelivering(t *testing.T, engine testkit.Engine) *harness {
 	require.NoError(t, worker.Start(workers.NewMux(&workers.Handlers{Store: store, Log: discardLog(), Deliverer: deliverer})))
 	t.Cleanup(worker.Shutdown)
 
-	inspector := asynq.NewInspector(redis)
 	relay := &workers.Relay{
 		Store: store, Queue: client, Inspector: inspector, Queues: queues, Log: discardLog(),
 		After: 2 * time.Second, Deliveries: &enqueuer,

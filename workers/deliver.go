@@ -86,7 +86,10 @@ type DeliveryEnqueuer struct {
 	// Retries is how often the retry queue runs one delivery's job before archiving it;
 	// the delivery's own record decides when to give up.
 	Retries int
-	Log     *slog.Logger
+	// Inspector, when set, lets a resend replace the archived job of a delivery that
+	// failed before (same task id).
+	Inspector TaskInspector
+	Log       *slog.Logger
 }
 
 // Task returns the job of ref.
@@ -104,10 +107,34 @@ func (e DeliveryEnqueuer) Enqueue(refs []models.DeliveryRef) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, ref := range refs {
-		if _, err := e.Queue.EnqueueContext(ctx, e.Task(ref)); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		task := e.Task(ref)
+		_, err := e.Queue.EnqueueContext(ctx, task)
+		if errors.Is(err, asynq.ErrTaskIDConflict) && e.Inspector != nil {
+			err = e.replaceFinished(ctx, task, ref)
+		}
+		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			e.Log.Warn("enqueue delivery failed; the relay will enqueue it later", "delivery_id", ref.ID, "error", err)
 		}
 	}
+}
+
+// replaceFinished enqueues task again when the job already under its id is one the
+// queue archived (a delivery that failed for good, now resent); a job still waiting or
+// running is left alone.
+func (e DeliveryEnqueuer) replaceFinished(ctx context.Context, task *asynq.Task, ref models.DeliveryRef) error {
+	queue := e.Queues.Webhooks()
+	if ref.Retry {
+		queue = e.Queues.WebhookRetries()
+	}
+	info, err := e.Inspector.GetTaskInfo(queue, ref.ID)
+	if err != nil || (info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted) {
+		return nil
+	}
+	if err := e.Inspector.DeleteTask(queue, ref.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return err
+	}
+	_, err = e.Queue.EnqueueContext(ctx, task)
+	return err
 }
 
 // Deliverer makes delivery attempts.
@@ -152,8 +179,12 @@ func (d *Deliverer) HandleDeliver(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("record attempt at delivery %s: %w", p.DeliveryID, err)
 	}
-	if decision.State != models.DeliveryPending {
+	switch decision.State {
+	case models.DeliveryDelivered:
 		return nil
+	case models.DeliveryFailed:
+		// Final: the delivery log has the story; the queue archives the job.
+		return fmt.Errorf("delivery %s failed for good: %s: %w", p.DeliveryID, result.Error, asynq.SkipRetry)
 	}
 	if queue, _ := asynq.GetQueueName(ctx); queue != d.Enqueuer.Queues.WebhookRetries() {
 		d.Enqueuer.Enqueue([]models.DeliveryRef{{

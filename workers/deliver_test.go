@@ -82,7 +82,7 @@ func setupDelivery(t *testing.T) deliveryBundle {
 	inspector := asynq.NewInspector(opt)
 	t.Cleanup(func() { _ = client.Close(); _ = inspector.Close() })
 	queues := testkit.Queues(t)
-	enq := workers.DeliveryEnqueuer{Queue: client, Queues: queues, Timeout: 2 * time.Second, Retries: 5, Log: discard()}
+	enq := workers.DeliveryEnqueuer{Queue: client, Inspector: inspector, Queues: queues, Timeout: 2 * time.Second, Retries: 5, Log: discard()}
 	store := testkit.PostgresStore(t, models.WithDeliveryHook(enq.Enqueue))
 	app, err := store.CreateApplication(context.Background(), "deliveries", "")
 	require.NoError(t, err)
@@ -205,4 +205,44 @@ func TestAFlakyReceiverGetsTheSameEventUntilItAnswers(t *testing.T) {
 		attempts, _, err := b.store.ListAttempts(context.Background(), b.app.ID, dests[0].ID, 10, 0)
 		return err == nil && len(attempts) == 3 && attempts[0].ResponseStatus != nil && *attempts[0].ResponseStatus == 200
 	}, 10*time.Second, 20*time.Millisecond, "the log shows three attempts, the last delivered")
+}
+
+func TestAResendAfterAPermanentFailureGoesOutAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setupDelivery(t)
+	var mu sync.Mutex
+	calls := 0
+	rec := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			w.WriteHeader(http.StatusBadRequest) // permanent: the job is archived
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	b.destination(t, rec.srv.URL+"/hook")
+	b.startDelivering(t)
+	b.createUsers(t, "u", 1)
+	ctx := context.Background()
+	dests, _, err := b.store.ListDestinations(ctx, b.app.ID, 10, 0)
+	require.NoError(t, err)
+	var attempts []models.AttemptResource
+	require.Eventually(t, func() bool {
+		attempts, _, err = b.store.ListAttempts(ctx, b.app.ID, dests[0].ID, 10, 0)
+		return err == nil && len(attempts) == 1
+	}, 10*time.Second, 20*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	info, err := b.inspector.GetTaskInfo(b.queues.Webhooks(), attempts[0].DeliveryUUID)
+	require.NoError(t, err)
+	require.Equal(t, asynq.TaskStateArchived, info.State, "a permanent failure is archived with SkipRetry")
+
+	_, err = b.store.ResendAttempt(ctx, b.app.ID, dests[0].ID, attempts[0].UUID)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls == 2
+	}, 5*time.Second, 20*time.Millisecond, "the archived job was replaced without waiting for the relay")
 }

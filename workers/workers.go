@@ -135,7 +135,8 @@ func NewServer(redis asynq.RedisConnOpt, cfg ServerConfig) *asynq.Server {
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			var retry *RetryError
-			if errors.Is(err, ErrDestinationBusy) || errors.As(err, &retry) {
+			if errors.Is(err, ErrDestinationBusy) || errors.As(err, &retry) ||
+				(t.Type() == tasks.TypeWebhookDeliver && errors.Is(err, asynq.SkipRetry)) {
 				return // not failures of Standing's: the delivery log tells the story
 			}
 			id, _ := asynq.GetTaskID(ctx)

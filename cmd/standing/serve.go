@@ -38,6 +38,7 @@ type services struct {
 	store      *models.Store
 	redis      asynq.RedisConnOpt
 	client     *asynq.Client
+	inspector  *asynq.Inspector
 	queues     tasks.Queues
 	deliveries workers.DeliveryEnqueuer
 	// extra mounts dev mode's helpers on the router.
@@ -50,14 +51,15 @@ type services struct {
 // webhook deliveries due enqueues their jobs.
 func connect(ctx context.Context, cfg config.Config, log *slog.Logger, dsn string, redis asynq.RedisConnOpt) (services, error) {
 	client := asynq.NewClient(redis)
-	svc := services{cfg: cfg, log: log, redis: redis, client: client}
+	inspector := asynq.NewInspector(redis)
+	svc := services{cfg: cfg, log: log, redis: redis, client: client, inspector: inspector}
 	svc.deliveries = workers.DeliveryEnqueuer{
-		Queue: client, Queues: svc.queues, Timeout: cfg.WebhookTimeout,
+		Queue: client, Inspector: inspector, Queues: svc.queues, Timeout: cfg.WebhookTimeout,
 		Retries: cfg.WebhookMaxAttempts, Log: log.With("component", "deliveries"),
 	}
 	store, err := models.Open(ctx, dsn, models.WithDeliveryHook(svc.deliveries.Enqueue))
 	if err != nil {
-		_ = client.Close()
+		svc.closeQueue()
 		return svc, err
 	}
 	svc.store = store
@@ -67,6 +69,11 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger, dsn strin
 // close releases what connect opened.
 func (svc services) close() {
 	_ = svc.store.Close()
+	svc.closeQueue()
+}
+
+func (svc services) closeQueue() {
+	_ = svc.inspector.Close()
 	_ = svc.client.Close()
 }
 
@@ -160,10 +167,8 @@ func serve(ctx context.Context, svc services, r roles) error {
 		if err := worker.Start(mux); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}
-		inspector := asynq.NewInspector(svc.redis)
-		defer inspector.Close()
 		relay := &workers.Relay{
-			Store: svc.store, Queue: svc.client, Inspector: inspector, Queues: svc.queues,
+			Store: svc.store, Queue: svc.client, Inspector: svc.inspector, Queues: svc.queues,
 			Log: svc.log.With("component", "relay"), After: cfg.RelayAfter, Deliveries: &svc.deliveries,
 		}
 		wg.Go(func() { relay.Run(runCtx) })
