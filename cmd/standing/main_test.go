@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/standinghq/standing/internal/testkit"
@@ -224,6 +225,61 @@ func sessionTour(t *testing.T, c client, appID, ingestSecret string) {
 	}, 20*time.Second, 50*time.Millisecond, "auto-block on decline")
 	status, refused := c.call("POST", "/v3/session/", map[string]any{"vendor_data": "ana"})
 	require.Equal(t, http.StatusForbidden, status, refused)
+
+	// A transaction, evaluated by a worker and reviewed by an analyst.
+	status, tx := c.call("POST", "/v3/transactions/", map[string]any{
+		"transaction_id": "t-1", "vendor_data": "payer", "amount": "12500.00", "currency": "EUR", "direction": "outbound"})
+	require.Equal(t, http.StatusAccepted, status, tx)
+	id := tx["uuid"].(string)
+	require.Eventually(t, func() bool {
+		_, got := c.call("GET", "/v3/transactions/"+id+"/", nil)
+		return got["status"] == "IN_REVIEW"
+	}, 20*time.Second, 50*time.Millisecond, "13500 USD crosses the large-amount rule")
+	status, reviewed := c.call("PATCH", "/v3/transactions/"+id+"/update-status/", map[string]any{"status": "APPROVED", "actor": "analyst"})
+	require.Equal(t, http.StatusOK, status, reviewed)
+	_, payer := c.call("GET", "/v3/users/payer/", nil)
+	require.Equal(t, "FLAGGED", payer["status"])
+}
+
+// webhookTour sends events to dev mode's sink and verifies them with the Standard
+// Webhooks library.
+func webhookTour(t *testing.T, c client) {
+	t.Helper()
+	status, dest := c.call("POST", "/v3/webhook/destinations/", map[string]any{
+		"url": c.base + "/dev/sink/e2e", "subscribed_events": []string{"user.data.updated"}})
+	require.Equal(t, http.StatusCreated, status, dest)
+	status, _ = c.call("POST", "/v3/users/create/", map[string]any{"vendor_data": "hooked"})
+	require.Equal(t, http.StatusCreated, status)
+
+	// The sink lists bodies as raw JSON: read them so, to verify the exact bytes.
+	var sink struct {
+		Count   int `json:"count"`
+		Results []struct {
+			Headers map[string]string `json:"headers"`
+			Body    json.RawMessage   `json:"body"`
+		} `json:"results"`
+	}
+	require.Eventually(t, func() bool {
+		res, err := http.Get(c.base + "/dev/sink/e2e")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		return json.NewDecoder(res.Body).Decode(&sink) == nil && sink.Count == 1
+	}, 20*time.Second, 50*time.Millisecond, "the webhook reaches the dev sink")
+	received := sink.Results[0]
+	var event map[string]any
+	require.NoError(t, json.Unmarshal(received.Body, &event))
+	require.Equal(t, "user.data.updated", event["webhook_type"])
+	require.Equal(t, "hooked", event["vendor_data"])
+	headers := http.Header{}
+	for k, v := range received.Headers {
+		headers.Set(k, v)
+	}
+	require.Equal(t, event["event_id"], headers.Get("webhook-id"))
+	wh, err := standardwebhooks.NewWebhook(dest["secret"].(string))
+	require.NoError(t, err)
+	require.NoError(t, wh.Verify(received.Body, headers), "the Standard Webhooks library accepts the delivery")
 }
 
 func TestDevModeSessionsListsAndSettings(t *testing.T) {
@@ -232,7 +288,9 @@ func TestDevModeSessionsListsAndSettings(t *testing.T) {
 	out := &syncBuffer{}
 	started(t, []string{"dev"}, vars, out)
 	banner := waitForBanner(t, out)
-	sessionTour(t, client{t: t, base: banner["URL"], key: banner["API key"]}, banner["Application"], banner["Ingest secret"])
+	c := client{t: t, base: banner["URL"], key: banner["API key"]}
+	sessionTour(t, c, banner["Application"], banner["Ingest secret"])
+	webhookTour(t, c)
 }
 
 func TestDevModeTakesTheAPIKeyFromTheEnvironment(t *testing.T) {
