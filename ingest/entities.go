@@ -50,15 +50,7 @@ func (s *server) createEntity(kind string) http.HandlerFunc {
 			return
 		}
 		in := models.NewEntity{Kind: kind}
-		if vd := f.String("vendor_data"); vd != nil {
-			v, msg := checkVendorData(*vd)
-			if msg != "" {
-				f.fail("vendor_data", msg)
-			}
-			in.VendorData = v
-		} else {
-			f.require("vendor_data")
-		}
+		in.VendorData = vendorDataField(f, "vendor_data")
 		in.Status = statusField(f, "status", false)
 		in.Reason = textField(f, "reason", maxReasonLen)
 		in.Actor = textField(f, "actor", maxActorLen)

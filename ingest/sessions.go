@@ -113,21 +113,8 @@ func (s *server) ingestSession(w http.ResponseWriter, r *http.Request) {
 	} else {
 		f.require("status")
 	}
-	if vd := f.String("vendor_data"); vd != nil {
-		v, msg := checkVendorData(*vd)
-		if msg != "" {
-			f.fail("vendor_data", msg)
-		}
-		in.VendorData = v
-	} else {
-		f.require("vendor_data")
-	}
-	if k := f.String("session_kind"); k != nil {
-		if !models.ValidKind(*k) {
-			f.fail("session_kind", `must be "user" or "business"`)
-		}
-		in.Kind = *k
-	}
+	in.VendorData = vendorDataField(f, "vendor_data")
+	in.Kind = kindField(f, "session_kind")
 	in.WorkflowID = textField(f, "workflow_id", maxWorkflowIDLen)
 	in.WebhookType = textField(f, "webhook_type", 100)
 	in.Timestamp = s.eventTimestamp(f, "timestamp")
@@ -219,21 +206,8 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := models.NewSession{Kind: models.KindUser}
-	if vd := f.String("vendor_data"); vd != nil {
-		v, msg := checkVendorData(*vd)
-		if msg != "" {
-			f.fail("vendor_data", msg)
-		}
-		in.VendorData = v
-	} else {
-		f.require("vendor_data")
-	}
-	if k := f.String("session_kind"); k != nil {
-		if !models.ValidKind(*k) {
-			f.fail("session_kind", `must be "user" or "business"`)
-		}
-		in.Kind = *k
-	}
+	in.VendorData = vendorDataField(f, "vendor_data")
+	in.Kind = kindField(f, "session_kind")
 	in.WorkflowID = textField(f, "workflow_id", maxWorkflowIDLen)
 	if err := f.err(); err != nil {
 		s.writeError(w, r, err)

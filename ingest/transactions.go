@@ -40,21 +40,8 @@ func (s *server) submitTransaction(w http.ResponseWriter, r *http.Request) {
 	}
 	in := models.NewTransaction{Subject: models.Party{Kind: models.KindUser}}
 	in.TransactionID = requiredText(f, "transaction_id", maxTransactionIDLen)
-	if vd := f.String("vendor_data"); vd != nil {
-		v, msg := checkVendorData(*vd)
-		if msg != "" {
-			f.fail("vendor_data", msg)
-		}
-		in.Subject.VendorData = v
-	} else {
-		f.require("vendor_data")
-	}
-	if k := f.String("subject_kind"); k != nil {
-		if !models.ValidKind(*k) {
-			f.fail("subject_kind", `must be "user" or "business"`)
-		}
-		in.Subject.Kind = *k
-	}
+	in.Subject.VendorData = vendorDataField(f, "vendor_data")
+	in.Subject.Kind = kindField(f, "subject_kind")
 	if f.has("counterparty") {
 		in.Counterparty = counterparty(f)
 	}

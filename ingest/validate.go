@@ -95,3 +95,29 @@ func textField(f *fields, name string, limit int) string {
 	}
 	return s
 }
+
+// vendorDataField decodes a required vendor_data member, trimmed and checked.
+func vendorDataField(f *fields, name string) string {
+	vd := f.String(name)
+	if vd == nil {
+		f.require(name)
+		return ""
+	}
+	v, msg := checkVendorData(*vd)
+	if msg != "" {
+		f.fail(name, msg)
+	}
+	return v
+}
+
+// kindField decodes an optional entity kind member; absent means user.
+func kindField(f *fields, name string) string {
+	k := f.String(name)
+	if k == nil {
+		return models.KindUser
+	}
+	if !models.ValidKind(*k) {
+		f.fail(name, `must be "user" or "business"`)
+	}
+	return *k
+}

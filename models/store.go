@@ -169,19 +169,7 @@ func (s *Store) Migrate(ctx context.Context, opts ...MigrateOption) (int, error)
 	for _, opt := range opts {
 		opt(&o)
 	}
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return 0, err
-	}
-	dir, gooseDialect := "migrations/postgres", goose.DialectPostgres
-	if s.dialect == SQLite {
-		dir, gooseDialect = "migrations/sqlite", goose.DialectSQLite3
-	}
-	fsys, err := fs.Sub(migrations, dir)
-	if err != nil {
-		return 0, err
-	}
-	popts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	var popts []goose.ProviderOption
 	if o.lock && s.dialect == Postgres {
 		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if err != nil {
@@ -192,9 +180,9 @@ func (s *Store) Migrate(ctx context.Context, opts ...MigrateOption) (int, error)
 	if o.log != nil {
 		popts = append(popts, goose.WithSlog(o.log))
 	}
-	provider, err := goose.NewProvider(gooseDialect, sqlDB, fsys, popts...)
+	provider, err := s.migrations(popts...)
 	if err != nil {
-		return 0, fmt.Errorf("load migrations: %w", err)
+		return 0, err
 	}
 	results, err := provider.Up(ctx)
 	if err != nil {
@@ -205,19 +193,7 @@ func (s *Store) Migrate(ctx context.Context, opts ...MigrateOption) (int, error)
 
 // PendingMigrations reports how many migrations are not applied yet.
 func (s *Store) PendingMigrations(ctx context.Context) (int, error) {
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return 0, err
-	}
-	dir, gooseDialect := "migrations/postgres", goose.DialectPostgres
-	if s.dialect == SQLite {
-		dir, gooseDialect = "migrations/sqlite", goose.DialectSQLite3
-	}
-	fsys, err := fs.Sub(migrations, dir)
-	if err != nil {
-		return 0, err
-	}
-	provider, err := goose.NewProvider(gooseDialect, sqlDB, fsys, goose.WithDisableGlobalRegistry(true))
+	provider, err := s.migrations()
 	if err != nil {
 		return 0, err
 	}
@@ -232,6 +208,27 @@ func (s *Store) PendingMigrations(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// migrations returns the migration provider of the store's dialect.
+func (s *Store) migrations(opts ...goose.ProviderOption) (*goose.Provider, error) {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return nil, err
+	}
+	dir, dialect := "migrations/postgres", goose.DialectPostgres
+	if s.dialect == SQLite {
+		dir, dialect = "migrations/sqlite", goose.DialectSQLite3
+	}
+	fsys, err := fs.Sub(migrations, dir)
+	if err != nil {
+		return nil, err
+	}
+	provider, err := goose.NewProvider(dialect, sqlDB, fsys, append(opts, goose.WithDisableGlobalRegistry(true))...)
+	if err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	return provider, nil
 }
 
 // newID returns a new time-ordered UUID, so that recent rows sit together in indexes.
