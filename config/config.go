@@ -312,7 +312,10 @@ func (c Config) LogValue() slog.Value {
 // redactURL hides the password of a URL; anything not a URL is returned as is.
 func redactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if err != nil {
+		return "(not a valid URL; hidden)"
+	}
+	if u.User == nil {
 		return s
 	}
 	return u.Redacted()

@@ -451,3 +451,21 @@ func TestHealthAndReadiness(t *testing.T) {
 		require.Equal(t, "ready", res.body["status"])
 	})
 }
+
+func TestHostileInputIsRefusedWithout500(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		requireProblem(t, h.call("POST", "/v3/users/create/", `{"vendor_data":"h1","metadata":{"x":1e400}}`), 400, "metadata")
+		requireProblem(t, h.call("POST", "/v3/users/create/", `{"vendor_data":"h1","metadata":{"x":[1,{"y":-1e999}]}}`), 400, "metadata")
+		require.Equal(t, http.StatusCreated, h.call("POST", "/v3/users/create/", `{"vendor_data":"h2","metadata":{"big":12345678901234567890123}}`).status)
+		for _, path := range []string{"/v3/users/%ff/", "/v3/users/a%00/", "/v3/session/%ff/", "/v3/users/?search=%00", "/v3/transactions/?vendor_data=%ff"} {
+			res := h.call("GET", path, nil)
+			requireProblem(t, res, http.StatusBadRequest, "")
+			require.Contains(t, res.body["detail"], "UTF-8", path)
+		}
+		requireProblem(t, h.call("PATCH", "/v3/settings/", `{"session_url_template":"x{session_id}\u0000"}`), 400, "session_url_template")
+		requireProblem(t, h.call("PATCH", "/v3/settings/", `{"review_threshold":1e400}`), 400, "review_threshold")
+		res := h.call("POST", "/v3/transactions/", txBody("t-huge", map[string]any{"amount": "999999999999999999", "currency": "GBP"}))
+		requireProblem(t, res, http.StatusUnprocessableEntity, "amount")
+		require.Equal(t, float64(0), h.call("GET", "/v3/transactions/", nil).body["count"])
+	})
+}

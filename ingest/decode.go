@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"strings"
@@ -163,7 +164,34 @@ func (f *fields) Object(name string) map[string]any {
 		f.fail(name, "must be a JSON object")
 		return nil
 	}
+	if !finiteNumbers(obj) {
+		f.fail(name, "must hold only numbers that fit a 64-bit float (no 1e400)")
+		return nil
+	}
 	return obj
+}
+
+// finiteNumbers reports whether every number in a decoded JSON value fits a float64,
+// as every reader of stored JSON needs.
+func finiteNumbers(v any) bool {
+	switch x := v.(type) {
+	case json.Number:
+		f, err := x.Float64()
+		return err == nil && !math.IsInf(f, 0)
+	case map[string]any:
+		for _, e := range x {
+			if !finiteNumbers(e) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if !finiteNumbers(e) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // rejectUnknown records every member that no decoder asked for.
@@ -199,11 +227,20 @@ func (f *fields) ignoreUnknown() {
 	}
 }
 
-// decodeValue decodes any JSON value, keeping numbers exact.
+// decodeValue decodes any JSON value, keeping numbers exact; NUL characters and numbers
+// that do not fit a float64 are refused.
 func decodeValue(raw json.RawMessage) (any, error) {
+	if bytes.Contains(raw, []byte(`\u0000`)) {
+		return nil, errors.New("must not contain NUL characters")
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
-	err := dec.Decode(&v)
-	return v, err
+	if err := dec.Decode(&v); err != nil {
+		return nil, errors.New("is not valid JSON")
+	}
+	if !finiteNumbers(v) {
+		return nil, errors.New("must hold only numbers that fit a 64-bit float")
+	}
+	return v, nil
 }

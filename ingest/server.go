@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -78,7 +79,7 @@ func New(d Deps) http.Handler {
 		s.now = time.Now
 	}
 	r := chi.NewRouter()
-	r.Use(routeOnEscapedPath, middleware.RequestID, s.recoverer, s.accessLog)
+	r.Use(routeOnEscapedPath, middleware.RequestID, s.recoverer, s.accessLog, s.cleanURL)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Detail: "Not found: no route for " + r.URL.Path + " (paths end with a slash)."})
 	})
@@ -173,6 +174,26 @@ func RequireAdmin(token string, next http.Handler) http.Handler {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, models.ErrNotFound) }
+
+// cleanURL refuses a path or query that is not valid UTF-8 or holds NUL: no stored value
+// can match it, and PostgreSQL refuses such text outright.
+func (s *server) cleanURL(next http.Handler) http.Handler {
+	clean := func(v string) bool { return utf8.ValidString(v) && !strings.ContainsRune(v, 0) }
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ok := clean(r.URL.Path)
+		for k, vs := range r.URL.Query() {
+			ok = ok && clean(k)
+			for _, v := range vs {
+				ok = ok && clean(v)
+			}
+		}
+		if !ok {
+			writeJSON(w, http.StatusBadRequest, errorBody{Detail: "The URL (path or query) must be valid UTF-8 without NUL characters."})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // routeOnEscapedPath makes the router match the escaped path, so that a path parameter
 // is always percent-encoded (and decoded once by its handler) whether or not the client

@@ -25,7 +25,7 @@ func (s *server) patchSettings(w http.ResponseWriter, r *http.Request) {
 		}
 		v, err := decodeValue(raw)
 		if err != nil {
-			f.fail(name, "is not valid JSON")
+			f.fail(name, err.Error())
 			continue
 		}
 		patch[name] = v

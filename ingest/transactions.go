@@ -86,6 +86,11 @@ func (s *server) submitTransaction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, item, existing, err := s.store.SubmitTransaction(r.Context(), appFrom(r).ID, in, tasks.TypeTransactionEvaluate)
+	if errors.Is(err, rules.ErrAmountTooLarge) {
+		s.writeError(w, r, &problem{status: http.StatusUnprocessableEntity, detail: "Invalid field amount: " + err.Error() + ".",
+			fields: map[string]string{"amount": "is larger than 1000000000000 in the default currency"}})
+		return
+	}
 	if errors.Is(err, rules.ErrUnknownCurrency) {
 		s.writeError(w, r, &problem{status: http.StatusUnprocessableEntity, detail: capitalise(err.Error()) + ".",
 			fields: map[string]string{"currency": "has no rate in the fx_rates setting"}})

@@ -170,7 +170,7 @@ func (w *entityWriter) activity(typ string, details map[string]any) error {
 // entityColumns are the columns of an entity that change after creation; save writes
 // them all, so that no change to the struct can be forgotten.
 var entityColumns = []string{
-	"status", "status_reason", "status_changed_at", "session_count", "approved_count",
+	"status", "status_reason", "status_changed_at", "status_requested_at", "session_count", "approved_count",
 	"declined_count", "in_review_count", "features", "features_at", "metadata", "event_sequence",
 	"profile_at", "first_session_at", "last_session_at", "last_activity_at", "updated_at",
 	"deleted_at", "full_name", "display_name", "date_of_birth", "portrait_image", "nationality",
@@ -195,6 +195,11 @@ func (w *entityWriter) created(changed []string, reason, actor, rule, source str
 	details := map[string]any{"status": w.e.Status, "actor": actor, "source": source}
 	if err := w.activity(ActivityCreated, details); err != nil {
 		return err
+	}
+	if w.e.Status == StatusBlocked {
+		if err := addToSystemBlocklist(w.tx, w.e, w.now); err != nil {
+			return err
+		}
 	}
 	return w.save()
 }

@@ -73,6 +73,8 @@ type Entity struct {
 	FeaturesAt map[string]int64 `gorm:"serializer:json;not null"`
 	// StatusChangedAt is when the entity entered its current status.
 	StatusChangedAt *time.Time
+	// StatusRequestedAt is when the manual change that set the status was requested.
+	StatusRequestedAt *time.Time
 	// ProfileAt is the upstream time of the approved session the profile came from.
 	ProfileAt      *time.Time
 	FirstSessionAt *time.Time

@@ -87,14 +87,22 @@ func newInboxItem(appID, taskType string, payload any, now time.Time) (*InboxIte
 	}, nil
 }
 
+// ErrUnknownJob means a job names an inbox item that does not exist; running it again
+// cannot help. It is also an ErrNotFound.
+var ErrUnknownJob = fmt.Errorf("no such inbox item: %w", ErrNotFound)
+
 // lockInboxItem locks an inbox item for the rest of the transaction.
 func lockInboxItem(tx *gorm.DB, id string) (*InboxItem, error) {
 	if !validUUID(id) {
-		return nil, fmt.Errorf("inbox item %q: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("%q: %w", id, ErrUnknownJob)
 	}
 	var item InboxItem
-	if err := forUpdate(tx).Where("id = ?", id).Take(&item).Error; err != nil {
-		return nil, notFound(err, "inbox item")
+	err := forUpdate(tx).Where("id = ?", id).Take(&item).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, fmt.Errorf("%s: %w", id, ErrUnknownJob)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return &item, nil
 }
@@ -200,6 +208,8 @@ const (
 	StatusEntityGone StatusOutcome = "entity_gone"
 	// StatusInvalid: the stored request could not be read; it failed for good.
 	StatusInvalid StatusOutcome = "invalid"
+	// StatusSuperseded: a newer manual request had already set the status.
+	StatusSuperseded StatusOutcome = "superseded"
 )
 
 // ApplyStatusChange applies the status change stored in inbox item id, once: under the
@@ -235,8 +245,23 @@ func (s *Store) ApplyStatusChange(ctx context.Context, id string) (StatusOutcome
 		if err != nil {
 			return err
 		}
+		if !req.Automatic {
+			if e.StatusRequestedAt != nil && e.StatusRequestedAt.After(item.CreatedAt) {
+				// A newer request already set the status: the last request wins, whatever
+				// the order in which workers applied them.
+				outcome = StatusSuperseded
+				return finishInboxItem(tx, item, now, "")
+			}
+			requested := item.CreatedAt
+			e.StatusRequestedAt = &requested
+		}
 		if e.Status == req.Status || (req.Automatic && !rules.Raises(e.Status, req.Status)) {
 			outcome = StatusUnchanged
+			if !req.Automatic {
+				if err := tx.Model(&Entity{}).Where("id = ?", e.ID).Update("status_requested_at", e.StatusRequestedAt).Error; err != nil {
+					return err
+				}
+			}
 			return finishInboxItem(tx, item, now, "")
 		}
 		reason := req.Reason

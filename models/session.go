@@ -233,7 +233,10 @@ func (a *sessionApply) run(e *Entity, created bool) (SessionOutcome, error) {
 		return "", err
 	}
 	a.updateFeatures(e)
-	changed := a.updateProfile(e, recorded)
+	var changed []string
+	if current {
+		changed = a.updateProfile(e, recorded)
+	}
 	if e.FirstSessionAt == nil || a.eventAt.Before(*e.FirstSessionAt) {
 		e.FirstSessionAt = &a.eventAt
 	}
@@ -417,10 +420,9 @@ func (a *sessionApply) updateProfile(e *Entity, recorded string) []string {
 // businesses) for a session whose current status changed, and data.updated when the
 // event also brought the session's decision or metadata.
 func (a *sessionApply) sessionEvents(w *entityWriter, e *Entity, sess *Session) error {
-	decision := a.in.Decision // as upstream sent it
-	if decision == nil {
-		decision = sess.Decision
-	}
+	// The stored decision, without the face biometric id: event bodies are kept (and
+	// logged with every delivery attempt) beyond the entity's deletion.
+	decision := sess.Decision
 	fields := map[string]any{
 		"session_id":      sess.SessionID,
 		"status":          sess.Status,
@@ -497,7 +499,10 @@ func (s *Store) CreateSession(ctx context.Context, appID string, in NewSession) 
 		if err := tx.Where("id = ?", appID).Take(&app).Error; err != nil {
 			return notFound(err, "application")
 		}
-		e, created, err := s.lockOrCreateEntity(tx, appID, in.Kind, in.VendorData, s.Now())
+		// Upstream event times are whole seconds: a session started in this second must
+		// not look newer than its first event from upstream.
+		started := s.Now().Truncate(time.Second)
+		e, created, err := s.lockOrCreateEntity(tx, appID, in.Kind, in.VendorData, started)
 		if err != nil {
 			return err
 		}
@@ -515,7 +520,7 @@ func (s *Store) CreateSession(ctx context.Context, appID string, in NewSession) 
 		sess = &Session{
 			ID: newID(), ApplicationID: appID, EntityID: e.ID, SessionID: sessionID, Kind: in.Kind,
 			WorkflowID: in.WorkflowID, Status: rules.SessionNotStarted, ReportedStatus: rules.SessionNotStarted,
-			StatusAt: now, Decision: map[string]any{}, Metadata: map[string]any{},
+			StatusAt: started, Decision: map[string]any{}, Metadata: map[string]any{},
 			URL:       strings.ReplaceAll(app.Settings.SessionURLTemplate, "{session_id}", sessionID),
 			CreatedAt: now, UpdatedAt: now,
 		}
@@ -523,18 +528,21 @@ func (s *Store) CreateSession(ctx context.Context, appID string, in NewSession) 
 			return err
 		}
 		ev := SessionEvent{ID: newID(), SessionPK: sess.ID, ReportedStatus: sess.Status, Status: sess.Status,
-			EventAt: now, Current: true, ReceivedAt: now}
+			EventAt: started, Current: true, ReceivedAt: now}
 		if err := tx.Create(&ev).Error; err != nil {
 			return err
 		}
 		if err := recountSessions(tx, e); err != nil {
 			return err
 		}
-		if e.FirstSessionAt == nil {
-			e.FirstSessionAt = &now
+		if e.FirstSessionAt == nil || started.Before(*e.FirstSessionAt) {
+			e.FirstSessionAt = &started
 		}
-		e.LastSessionAt, e.LastActivityAt = &now, &now
-		a := sessionApply{s: s, tx: tx, app: &app, in: SessionEventInput{Kind: in.Kind}, eventAt: now, now: now}
+		if e.LastSessionAt == nil || started.After(*e.LastSessionAt) {
+			e.LastSessionAt = &started
+		}
+		e.LastActivityAt = &now
+		a := sessionApply{s: s, tx: tx, app: &app, in: SessionEventInput{Kind: in.Kind}, eventAt: started, now: now}
 		if err := a.sessionEvents(w, e, sess); err != nil {
 			return err
 		}

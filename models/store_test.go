@@ -482,3 +482,31 @@ func TestSettingsReadOverDefaults(t *testing.T) {
 	require.Equal(t, want, s)
 	require.Empty(t, models.DefaultSettings().Validate())
 }
+
+func TestTheLastStatusRequestWinsWhateverTheApplyOrder(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, b bundle) {
+		ctx := context.Background()
+		_, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "u"})
+		require.NoError(t, err)
+		var ids []string
+		for _, st := range []string{models.StatusBlocked, models.StatusFlagged, models.StatusActive} {
+			item, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u", "status:apply", models.StatusRequest{Status: st})
+			require.NoError(t, err)
+			ids = append(ids, item.ID)
+		}
+		// Workers apply them newest first.
+		var outcomes []models.StatusOutcome
+		for i := len(ids) - 1; i >= 0; i-- {
+			outcome, err := b.store.ApplyStatusChange(ctx, ids[i])
+			require.NoError(t, err)
+			outcomes = append(outcomes, outcome)
+		}
+		require.Equal(t, []models.StatusOutcome{models.StatusUnchanged, models.StatusSuperseded, models.StatusSuperseded}, outcomes)
+		e, err := b.store.GetEntity(ctx, b.app.ID, models.KindUser, "u")
+		require.NoError(t, err)
+		require.Equal(t, models.StatusActive, e.Status, "the last request wins")
+		changes, err := b.store.StatusChanges(ctx, b.app.ID, e.ID)
+		require.NoError(t, err)
+		require.Len(t, changes, 1, "no transition was written for the superseded requests")
+	})
+}

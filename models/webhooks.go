@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -422,6 +424,24 @@ type DeliveryDecision struct {
 // maxStoredBody is how much of a response body the log keeps.
 const maxStoredBody = 8 << 10
 
+// ErrClaimLost means an attempt's claim on its delivery expired before it was recorded,
+// and another attempt took the delivery over; the late attempt is not recorded.
+var ErrClaimLost = errors.New("the claim on the delivery expired")
+
+// storableText makes text from a remote endpoint storable: valid UTF-8, without NUL
+// (PostgreSQL refuses both), at most limit bytes, cut between characters.
+func storableText(s string, limit int) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
+
 // RecordAttempt records an attempt in the delivery log and decides, in one
 // transaction, what becomes of the delivery: delivered, retried later (per policy), or
 // failed for good. It keeps the destination's failure streak, and disables a
@@ -433,15 +453,12 @@ func (s *Store) RecordAttempt(ctx context.Context, job *DeliveryJob, r AttemptRe
 		now := s.Now()
 		d := job.Delivery
 		dec.Attempt = d.Attempts + 1
+		r.Error = storableText(r.Error, 2000)
 		if r.Outcome != AttemptSkipped {
-			body := r.ResponseBody
-			if len(body) > maxStoredBody {
-				body = body[:maxStoredBody]
-			}
 			attempt := DeliveryAttempt{
 				ID: newID(), DeliveryID: d.ID, DestinationID: d.DestinationID, EventID: d.EventID,
 				WebhookType: job.Event.Type, Attempt: dec.Attempt, RequestURL: r.RequestURL,
-				RequestHeaders: r.RequestHeaders, ResponseBody: body,
+				RequestHeaders: r.RequestHeaders, ResponseBody: storableText(r.ResponseBody, maxStoredBody),
 				ResponseTimeMs: int(r.Duration.Milliseconds()), Error: r.Error, CreatedAt: now,
 			}
 			if attempt.RequestHeaders == nil {
@@ -488,8 +505,18 @@ func (s *Store) RecordAttempt(ctx context.Context, job *DeliveryJob, r AttemptRe
 			dec.State = DeliveryFailed
 		}
 		updates["state"] = dec.State
-		if err := tx.Model(&Delivery{}).Where("id = ?", d.ID).Updates(updates).Error; err != nil {
-			return err
+		// Only the attempt that holds the claim decides: one that took too long to record
+		// must not overwrite what a later attempt recorded.
+		q := tx.Model(&Delivery{}).Where("id = ? AND state = ?", d.ID, DeliveryPending)
+		if d.AttemptingUntil != nil {
+			q = q.Where("attempting_until = ?", *d.AttemptingUntil)
+		}
+		res := q.Updates(updates)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrClaimLost
 		}
 		if r.Outcome == AttemptSkipped {
 			return nil

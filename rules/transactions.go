@@ -61,6 +61,13 @@ func ParseAmount(s string) (decimal.Decimal, error) {
 // ErrUnknownCurrency means a currency has no rate in the fx_rates setting.
 var ErrUnknownCurrency = errors.New("unknown currency")
 
+// ErrAmountTooLarge means an amount converts to more than MaxAmount.
+var ErrAmountTooLarge = errors.New("amount too large")
+
+// MaxAmount is the largest amount, in the default currency, a transaction may have: sums
+// of amounts in whole millionths stay far inside 64-bit integers.
+var MaxAmount = decimal.New(1, 12)
+
 // Convert returns amount in currency expressed in the default currency, through rates
 // (units of the default currency per unit of each currency), rounded half-up to
 // MicroUnits decimals.
@@ -73,7 +80,11 @@ func Convert(amount decimal.Decimal, currency string, rates map[string]string) (
 	if err != nil || !rate.IsPositive() {
 		return decimal.Decimal{}, fmt.Errorf("the fx_rates setting has an invalid rate for %s", currency)
 	}
-	return amount.Mul(rate).Round(MicroUnits), nil
+	converted := amount.Mul(rate).Round(MicroUnits)
+	if converted.GreaterThan(MaxAmount) {
+		return decimal.Decimal{}, fmt.Errorf("%w: %s %s is more than %s in the default currency", ErrAmountTooLarge, amount, currency, MaxAmount)
+	}
+	return converted, nil
 }
 
 // ToMicros returns a converted amount as whole millionths.

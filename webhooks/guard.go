@@ -45,8 +45,12 @@ type Guard struct {
 	Allow []netip.Prefix
 }
 
-// Allowed reports whether addr may be reached.
+// Allowed reports whether addr may be reached. An address with an IPv6 zone is never
+// allowed: prefixes do not contain zoned addresses, so it would slip past every range.
 func (g Guard) Allowed(addr netip.Addr) bool {
+	if addr.Zone() != "" {
+		return false
+	}
 	addr = addr.Unmap()
 	for _, p := range g.Allow {
 		if p.Contains(addr) {

@@ -30,6 +30,7 @@ func TestGuardAllowed(t *testing.T) {
 		"127.0.0.1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.1.1": false,
 		"169.254.169.254": false, "100.64.0.1": false, "0.0.0.0": false, "::1": false,
 		"fe80::1": false, "fd00:ec2::254": false, "::ffff:127.0.0.1": false, "224.0.0.1": false,
+		"::1%lo": false, "fe80::1%eth0": false, "2606:2800:220:1::1%eth0": false,
 	}
 	for addr, want := range cases {
 		require.Equal(t, want, webhooks.Guard{}.Allowed(netip.MustParseAddr(addr)), addr)
@@ -64,6 +65,8 @@ func TestCheckURL(t *testing.T) {
 		{"https://hooks.example.com/x", webhooks.Guard{}, rebinding, false},
 		{"https://hooks.example.com/x", webhooks.Guard{}, nil, false},
 		{"https://127.0.0.1/x", webhooks.Guard{}, nil, false},
+		{"https://[::1%25lo]:8443/x", webhooks.Guard{}, nil, false},
+		{"https://[fe80::1%25lo]/x", loopback, nil, false},
 		{"https://169.254.169.254/latest/meta-data", webhooks.Guard{}, nil, false},
 		{"http://127.0.0.1:9000/x", loopback, nil, true},
 		{"https://user:pw@hooks.example.com/x", webhooks.Guard{}, public, false},

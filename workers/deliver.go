@@ -176,6 +176,10 @@ func (d *Deliverer) HandleDeliver(ctx context.Context, t *asynq.Task) error {
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	decision, err := d.Store.RecordAttempt(recordCtx, job, result, d.Policy)
+	if errors.Is(err, models.ErrClaimLost) {
+		d.Log.Warn("an attempt outlived its claim; another attempt owns the delivery", "delivery_id", p.DeliveryID)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("record attempt at delivery %s: %w", p.DeliveryID, err)
 	}

@@ -45,7 +45,7 @@ func (h *Handlers) HandleTransactionEvaluate(ctx context.Context, t *asynq.Task)
 		return err
 	}
 	outcome, err := h.Store.EvaluateTransaction(ctx, p.InboxID)
-	if errors.Is(err, models.ErrNotFound) {
+	if errors.Is(err, models.ErrUnknownJob) {
 		return fmt.Errorf("inbox item %s does not exist: %w", p.InboxID, asynq.SkipRetry)
 	}
 	if err != nil {
@@ -64,7 +64,7 @@ func (h *Handlers) HandleSessionApply(ctx context.Context, t *asynq.Task) error 
 		return err
 	}
 	outcome, err := h.Store.ApplySessionEvent(ctx, p.InboxID)
-	if errors.Is(err, models.ErrNotFound) {
+	if errors.Is(err, models.ErrUnknownJob) {
 		return fmt.Errorf("inbox item %s does not exist: %w", p.InboxID, asynq.SkipRetry)
 	}
 	if err != nil {
@@ -83,7 +83,7 @@ func (h *Handlers) HandleStatusApply(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	outcome, err := h.Store.ApplyStatusChange(ctx, p.InboxID)
-	if errors.Is(err, models.ErrNotFound) {
+	if errors.Is(err, models.ErrUnknownJob) {
 		return fmt.Errorf("inbox item %s does not exist: %w", p.InboxID, asynq.SkipRetry)
 	}
 	if err != nil {
