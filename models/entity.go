@@ -262,6 +262,9 @@ type NewEntity struct {
 func (s *Store) CreateEntity(ctx context.Context, appID string, in NewEntity) (*Entity, error) {
 	var e *Entity
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		if err := s.lockVendorData(tx, appID, in.Kind, in.VendorData); err != nil {
+			return err
+		}
 		now := s.Now()
 		e = newEntity(appID, in.Kind, in.VendorData, now)
 		e.Metadata = in.Metadata
@@ -490,7 +493,9 @@ func (s *Store) deleteBatch(ctx context.Context, appID, kind string, names []str
 			q = q.Where("vendor_data IN ?", names)
 		}
 		var rows []Entity
-		if err := q.Order("id").Limit(limit).Find(&rows).Error; err != nil {
+		// Locked in vendor_data byte order, the order in which transaction evaluation locks
+		// its parties, so that the two never deadlock.
+		if err := q.Order(s.byteOrder("vendor_data")).Limit(limit).Find(&rows).Error; err != nil {
 			return err
 		}
 		now := s.Now()

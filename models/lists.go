@@ -294,6 +294,11 @@ func (s *Store) AddListEntry(ctx context.Context, appID, listID, value, note, ta
 		if status == "" {
 			return nil
 		}
+		// Taken before looking for the entity, as creating it takes it before reading
+		// the lists: whichever commits second sees the other.
+		if err := s.lockVendorData(tx, appID, l.EntryType, norm); err != nil {
+			return err
+		}
 		var e Entity
 		err = tx.Select("id").
 			Where("application_id = ? AND kind = ? AND vendor_data = ? AND deleted_at IS NULL", appID, l.EntryType, norm).

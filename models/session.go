@@ -159,6 +159,13 @@ func (s *Store) ApplySessionEvent(ctx context.Context, id string) (SessionOutcom
 // its lists say) when there is none. Concurrent creators of one vendor_data agree on one
 // row: the insert does nothing when another transaction created it first.
 func (s *Store) lockOrCreateEntity(tx *gorm.DB, appID, kind, vendorData string, since time.Time) (*Entity, bool, error) {
+	existing, err := liveEntityForUpdate(tx, appID, kind, vendorData)
+	if !errors.Is(err, ErrNotFound) {
+		return existing, false, err
+	}
+	if err := s.lockVendorData(tx, appID, kind, vendorData); err != nil {
+		return nil, false, err
+	}
 	now := s.Now()
 	e := newEntity(appID, kind, vendorData, now)
 	// A status set by the lists applies to sessions from their own time on.
@@ -181,7 +188,7 @@ func (s *Store) lockOrCreateEntity(tx *gorm.DB, appID, kind, vendorData string, 
 	if res.RowsAffected == 1 {
 		return e, true, nil
 	}
-	existing, err := liveEntityForUpdate(tx, appID, kind, vendorData)
+	existing, err = liveEntityForUpdate(tx, appID, kind, vendorData)
 	return existing, false, err
 }
 

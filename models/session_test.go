@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -483,4 +484,50 @@ func TestMergeSettings(t *testing.T) {
 		require.Contains(t, problems, c.field, c.patch)
 		require.Equal(t, defaults, out, "a rejected patch changes nothing: %s", c.patch)
 	}
+}
+
+func TestABlocklistEntryAndACreationAtOnceNeverMissEachOther(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, b bundle) {
+		ctx := context.Background()
+		block, err := b.store.CreateList(ctx, b.app.ID, "race", "blocklist", "user")
+		require.NoError(t, err)
+		const n = 40
+		items := make([]*models.InboxItem, n)
+		errs := make(chan error, 2*n)
+		var wg sync.WaitGroup
+		for i := range n {
+			vd := fmt.Sprintf("race-%d", i)
+			wg.Go(func() {
+				_, item, err := b.store.AddListEntry(ctx, b.app.ID, block.ID, vd, "", "status:apply")
+				items[i] = item
+				errs <- err
+			})
+			wg.Go(func() {
+				if i%2 == 0 {
+					_, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: vd})
+					errs <- err
+					return
+				}
+				in := ev(vd, "s-"+vd, rules.SessionInProgress, base, nil)
+				item, _, err := b.store.IngestSessionEvent(ctx, b.app.ID, in, "session:apply")
+				if err == nil {
+					_, err = b.store.ApplySessionEvent(ctx, item.ID)
+				}
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		for i, item := range items {
+			if item != nil {
+				_, err := b.store.ApplyStatusChange(ctx, item.ID)
+				require.NoError(t, err)
+			}
+			e := entity(t, b, fmt.Sprintf("race-%d", i))
+			require.Equal(t, models.StatusBlocked, e.Status, "race-%d is on a blocklist", i)
+		}
+	})
 }

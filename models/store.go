@@ -267,6 +267,26 @@ func forUpdate(tx *gorm.DB) *gorm.DB {
 	return tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE"})
 }
 
+// lockVendorData takes, until the transaction ends, a lock on one vendor_data of one
+// kind in one application, whether or not an entity has it yet: creating an entity and
+// adding that vendor_data to a list take it, so that neither misses the other (PostgreSQL
+// advisory lock; SQLite has one writer anyway).
+func (s *Store) lockVendorData(tx *gorm.DB, appID, kind, vendorData string) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	return tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", appID+"/"+kind+"/"+vendorData).Error
+}
+
+// byteOrder is an ORDER BY of a text column in byte order (the order Go sorts strings
+// in), so that rows locked in a loop are locked in the same order everywhere.
+func (s *Store) byteOrder(column string) string {
+	if s.dialect == Postgres {
+		return column + ` COLLATE "C"`
+	}
+	return column
+}
+
 // notFound maps gorm's not-found error to ErrNotFound.
 func notFound(err error, what string) error {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
