@@ -108,11 +108,7 @@ func (s *server) listEntities(kind string) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		results := make([]models.EntityResource, len(rows))
-		for i := range rows {
-			results[i] = rows[i].Resource()
-		}
-		writeJSON(w, http.StatusOK, envelope(r, page, total, results))
+		writeJSON(w, http.StatusOK, envelope(r, page, total, resources(rows, (*models.Entity).Resource)))
 	}
 }
 
@@ -276,11 +272,7 @@ func (s *server) listActivities(kind string) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		results := make([]models.ActivityResource, len(rows))
-		for i := range rows {
-			results[i] = rows[i].Resource()
-		}
-		writeJSON(w, http.StatusOK, envelope(r, page, total, results))
+		writeJSON(w, http.StatusOK, envelope(r, page, total, resources(rows, (*models.Activity).Resource)))
 	}
 }
 

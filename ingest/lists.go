@@ -114,11 +114,7 @@ func (s *server) listEntries(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	results := make([]models.EntryResource, len(rows))
-	for i := range rows {
-		results[i] = rows[i].Resource()
-	}
-	writeJSON(w, http.StatusOK, envelope(r, page, total, results))
+	writeJSON(w, http.StatusOK, envelope(r, page, total, resources(rows, (*models.ListEntry).Resource)))
 }
 
 // addEntry adds a value to a list. A user or business entry on a blocklist or watchlist

@@ -73,3 +73,12 @@ func (p page) link(r *http.Request, offset int, ok bool) *string {
 	s := u.String()
 	return &s
 }
+
+// resources returns the JSON shapes of rows, by shape (a Resource method expression).
+func resources[T, R any](rows []T, shape func(*T) R) []R {
+	out := make([]R, len(rows))
+	for i := range rows {
+		out[i] = shape(&rows[i])
+	}
+	return out
+}

@@ -168,11 +168,7 @@ func (s *server) listTransactions(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	results := make([]models.TransactionResource, len(rows))
-	for i := range rows {
-		results[i] = rows[i].Resource()
-	}
-	writeJSON(w, http.StatusOK, envelope(r, page, total, results))
+	writeJSON(w, http.StatusOK, envelope(r, page, total, resources(rows, (*models.Transaction).Resource)))
 }
 
 // reviewTransaction records an analyst's decision: IN_REVIEW → APPROVED or DECLINED.

@@ -118,11 +118,7 @@ func (s *server) listDestinations(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	results := make([]models.DestinationResource, len(rows))
-	for i := range rows {
-		results[i] = rows[i].Resource()
-	}
-	writeJSON(w, http.StatusOK, envelope(r, page, total, results))
+	writeJSON(w, http.StatusOK, envelope(r, page, total, resources(rows, (*models.Destination).Resource)))
 }
 
 func (s *server) getDestination(w http.ResponseWriter, r *http.Request) {
