@@ -456,6 +456,11 @@ func TestHostileInputIsRefusedWithout500(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, h *harness) {
 		requireProblem(t, h.call("POST", "/v3/users/create/", `{"vendor_data":"h1","metadata":{"x":1e400}}`), 400, "metadata")
 		requireProblem(t, h.call("POST", "/v3/users/create/", `{"vendor_data":"h1","metadata":{"x":[1,{"y":-1e999}]}}`), 400, "metadata")
+		deep := `{"vendor_data":"h1","metadata":{"a":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}}`
+		requireProblem(t, h.call("POST", "/v3/users/create/", deep), 400, "metadata")
+		longFace := map[string]any{"session_id": "s", "status": "Approved", "vendor_data": "h3", "timestamp": time.Now().Unix(),
+			"decision": map[string]any{"liveness": map[string]any{"status": "Approved", "face_id": strings.Repeat("f", 8000)}}}
+		requireProblem(t, h.call("POST", "/v3/ingest/sessions/", longFace), 400, "decision.liveness.face_id")
 		require.Equal(t, http.StatusCreated, h.call("POST", "/v3/users/create/", `{"vendor_data":"h2","metadata":{"big":12345678901234567890123}}`).status)
 		for _, path := range []string{"/v3/users/%ff/", "/v3/users/a%00/", "/v3/session/%ff/", "/v3/users/?search=%00", "/v3/transactions/?vendor_data=%ff"} {
 			res := h.call("GET", path, nil)

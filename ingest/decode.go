@@ -164,29 +164,49 @@ func (f *fields) Object(name string) map[string]any {
 		f.fail(name, "must be a JSON object")
 		return nil
 	}
-	if !finiteNumbers(obj) {
-		f.fail(name, "must hold only numbers that fit a 64-bit float (no 1e400)")
+	if msg := storableJSON(obj); msg != "" {
+		f.fail(name, msg)
 		return nil
 	}
 	return obj
 }
 
-// finiteNumbers reports whether every number in a decoded JSON value fits a float64,
-// as every reader of stored JSON needs.
-func finiteNumbers(v any) bool {
+// maxJSONDepth bounds the nesting of free-form JSON: stored events embed it one or two
+// levels deeper, and encoders refuse documents nested beyond 10,000 levels.
+const maxJSONDepth = 64
+
+// storableJSON says what, if anything, makes a decoded JSON value unfit to store and
+// send on: nesting deeper than maxJSONDepth, or numbers that do not fit a float64 (every
+// reader of stored JSON needs them to).
+func storableJSON(v any) string {
+	if !finiteNumbers(v, maxJSONDepth) {
+		return fmt.Sprintf("must hold only numbers that fit a 64-bit float (no 1e400), nested at most %d levels", maxJSONDepth)
+	}
+	return ""
+}
+
+// finiteNumbers reports whether every number in a decoded JSON value fits a float64 and
+// the value nests at most depth levels.
+func finiteNumbers(v any, depth int) bool {
 	switch x := v.(type) {
 	case json.Number:
 		f, err := x.Float64()
 		return err == nil && !math.IsInf(f, 0)
 	case map[string]any:
+		if depth == 0 {
+			return false
+		}
 		for _, e := range x {
-			if !finiteNumbers(e) {
+			if !finiteNumbers(e, depth-1) {
 				return false
 			}
 		}
 	case []any:
+		if depth == 0 {
+			return false
+		}
 		for _, e := range x {
-			if !finiteNumbers(e) {
+			if !finiteNumbers(e, depth-1) {
 				return false
 			}
 		}
@@ -239,8 +259,8 @@ func decodeValue(raw json.RawMessage) (any, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, errors.New("is not valid JSON")
 	}
-	if !finiteNumbers(v) {
-		return nil, errors.New("must hold only numbers that fit a 64-bit float")
+	if msg := storableJSON(v); msg != "" {
+		return nil, errors.New(msg)
 	}
 	return v, nil
 }

@@ -47,11 +47,17 @@ func invalidFields(fields map[string]string) *problem {
 	return &problem{status: http.StatusBadRequest, detail: label + strings.Join(parts, "; ") + ".", fields: fields}
 }
 
-// writeJSON writes v with status.
+// writeJSON writes v with status. It encodes first, so that a value that cannot be
+// encoded answers 500 rather than an empty 200.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		data, _ = json.Marshal(errorBody{Detail: "Internal error: the answer could not be encoded."})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(data, '\n'))
 }
 
 // writeError maps err to an answer: problems as they are, the store's sentinel errors to

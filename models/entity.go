@@ -56,19 +56,19 @@ func ProfileFields(kind string) []string {
 
 // Entity is a User or a Business of one application.
 type Entity struct {
-	ID             string            `gorm:"primaryKey"`
-	ApplicationID  string            `gorm:"not null"`
-	Kind           string            `gorm:"not null"`
-	VendorData     string            `gorm:"not null"`
-	Status         string            `gorm:"not null"`
-	StatusReason   *string           //
-	SessionCount   int               `gorm:"not null"`
-	ApprovedCount  int               `gorm:"not null"`
-	DeclinedCount  int               `gorm:"not null"`
-	InReviewCount  int               `gorm:"not null"`
-	Features       map[string]string `gorm:"serializer:json;not null"`
-	Metadata       map[string]any    `gorm:"serializer:json;not null"`
-	EventSequence  int64             `gorm:"not null"`
+	ID            string            `gorm:"primaryKey"`
+	ApplicationID string            `gorm:"not null"`
+	Kind          string            `gorm:"not null"`
+	VendorData    string            `gorm:"not null"`
+	Status        string            `gorm:"not null"`
+	StatusReason  *string           //
+	SessionCount  int               `gorm:"not null"`
+	ApprovedCount int               `gorm:"not null"`
+	DeclinedCount int               `gorm:"not null"`
+	InReviewCount int               `gorm:"not null"`
+	Features      map[string]string `gorm:"serializer:json;not null"`
+	Metadata      map[string]any    `gorm:"serializer:json;not null"`
+	EventSequence int64             `gorm:"not null"`
 	// FeaturesAt holds, per feature, the upstream time (unix seconds) of the event that set it.
 	FeaturesAt map[string]int64 `gorm:"serializer:json;not null"`
 	// StatusChangedAt is when the entity entered its current status.
@@ -215,7 +215,7 @@ func (e *Entity) Resource() EntityResource {
 	}
 	if e.Kind == KindBusiness {
 		r.BusinessProfile = &BusinessProfile{
-			LegalName: e.LegalName,
+			LegalName:          e.LegalName,
 			RegistrationNumber: e.RegistrationNumber, CountryCode: e.CountryCode, Region: e.Region,
 		}
 	} else {

@@ -336,13 +336,16 @@ func (s *Store) txFacts(tx *gorm.DB, app *Application, t *Transaction, subject, 
 		return f, err
 	}
 	f.WindowCount = int(count)
-	var sum struct{ Total int64 }
+	// Summed as whole units and leftover millionths, two integer sums that cannot
+	// overflow (a single sum of millionths could, at ten maximal amounts).
+	var sum struct{ Units, Micros int64 }
 	err := window().Where("transaction_at > ? AND status <> ?", t.TransactionAt.Add(-volume), rules.TxDeclined).
-		Select("COALESCE(SUM(amount_default_micros), 0) AS total").Scan(&sum).Error
+		Select("COALESCE(SUM(amount_default_micros / 1000000), 0) AS units, " +
+			"COALESCE(SUM(amount_default_micros % 1000000), 0) AS micros").Scan(&sum).Error
 	if err != nil {
 		return f, err
 	}
-	f.WindowVolume = rules.FromMicros(sum.Total)
+	f.WindowVolume = decimal.NewFromInt(sum.Units).Add(rules.FromMicros(sum.Micros))
 	if counterparty != nil {
 		f.CounterpartyStatus = counterparty.Status
 		var n int64

@@ -243,3 +243,18 @@ func TestConcurrentTransactionsForOneSubject(t *testing.T) {
 		}
 	})
 }
+
+func TestVolumeOfMaximalAmountsDoesNotOverflow(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, b bundle) {
+		_, problems, err := b.store.UpdateSettings(context.Background(), b.app.ID, map[string]any{
+			"rules": map[string]any{"large_amount": map[string]any{"score": 0}, "volume": map[string]any{"score": 10}}})
+		require.NoError(t, err)
+		require.Empty(t, problems)
+		// Ten amounts of 10^12 are 10^19 millionths: more than an int64 holds.
+		for i := range 12 {
+			tx := submitAndEvaluate(t, b, newTx(fmt.Sprintf("max-%d", i), "whale", "1000000000000", "USD", txBase.Add(time.Duration(i)*time.Second)))
+			require.Contains(t, matched(tx), "volume", "transaction %d", i)
+			require.Equal(t, rules.TxApproved, tx.Status, "scores 0 + 10: evaluated, approved")
+		}
+	})
+}

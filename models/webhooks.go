@@ -738,7 +738,7 @@ func (s *Store) RecoverDeliveries(ctx context.Context, appID, destID string, sin
 			return err
 		}
 		var rows []Delivery
-		err := forUpdate(tx).Where("destination_id = ? AND state = ? AND created_at >= ?", destID, DeliveryFailed, since).
+		err := forUpdate(tx).Where("destination_id = ? AND state = ? AND created_at >= ?", destID, DeliveryFailed, since.UTC()).
 			Find(&rows).Error
 		if err != nil {
 			return err
@@ -759,7 +759,8 @@ type EventFilter struct {
 // ListEvents returns one page of an application's events, oldest first, and their
 // number.
 func (s *Store) ListEvents(ctx context.Context, appID string, f EventFilter) ([]OutboxEvent, int64, error) {
-	q := s.db.WithContext(ctx).Model(&OutboxEvent{}).Where("application_id = ? AND created_at >= ?", appID, f.Since)
+	// UTC: SQLite compares stored times as text.
+	q := s.db.WithContext(ctx).Model(&OutboxEvent{}).Where("application_id = ? AND created_at >= ?", appID, f.Since.UTC())
 	if f.Type != "" {
 		q = q.Where("type = ?", f.Type)
 	}

@@ -258,3 +258,28 @@ func TestGoneDisablesAtOnceAndRecoverRestarts(t *testing.T) {
 		})
 	}
 }
+
+func TestListEventsSinceAnyTimeZone(t *testing.T) {
+	t.Parallel()
+	for _, engine := range testkit.Engines() {
+		t.Run(engine.Name, func(t *testing.T) {
+			t.Parallel()
+			f := newDeliveryFixture(t, engine)
+			ctx := context.Background()
+			since := f.clock.Now()
+			_, err := f.store.CreateEntity(ctx, f.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "u"})
+			require.NoError(t, err)
+			utc, _, err := f.store.ListEvents(ctx, f.app.ID, models.EventFilter{Since: since, Limit: 50})
+			require.NoError(t, err)
+			require.Len(t, utc, 2)
+			for _, zone := range []*time.Location{time.FixedZone("+05", 5*3600), time.FixedZone("-05", -5*3600)} {
+				got, _, err := f.store.ListEvents(ctx, f.app.ID, models.EventFilter{Since: since.In(zone), Limit: 50})
+				require.NoError(t, err)
+				require.Len(t, got, 2, "the same instant in %s", zone)
+			}
+			later, _, err := f.store.ListEvents(ctx, f.app.ID, models.EventFilter{Since: since.Add(time.Second).In(time.FixedZone("+05", 5*3600)), Limit: 50})
+			require.NoError(t, err)
+			require.Empty(t, later)
+		})
+	}
+}

@@ -61,12 +61,21 @@ var (
 // ErrEmptyValue is returned for a value that is empty after trimming.
 var ErrEmptyValue = errors.New("must not be empty")
 
-// NormaliseEntry returns the form in which a value of entryType is stored and matched:
+// NormaliseEntry returns the form in which a value of entryType is stored and matched
+// (at most MaxEntryBytes, also after normalising):
 // trimmed everywhere; user and business values (vendor_data) kept exact, as vendor_data
 // is matched exactly; phones in E.164 (+ and digits); countries as upper-case ISO
 // alpha-3; names lower-cased with inner white space collapsed; everything else
 // lower-cased.
 func NormaliseEntry(entryType, value string) (string, error) {
+	v, err := normaliseEntry(entryType, value)
+	if err == nil && len(v) > MaxEntryBytes {
+		return "", errors.New("must be at most 2000 bytes once normalised")
+	}
+	return v, err
+}
+
+func normaliseEntry(entryType, value string) (string, error) {
 	v := strings.TrimSpace(value)
 	if v == "" {
 		return "", ErrEmptyValue

@@ -14,6 +14,8 @@ import (
 const (
 	maxProfileText = 512
 	maxProfileURL  = 2048
+	// maxMatchedValue bounds a decision value matched against blocklists.
+	maxMatchedValue = 512
 )
 
 var profilePhone = regexp.MustCompile(`^\+?[0-9][0-9 ().\-]{3,31}$`)
@@ -124,15 +126,24 @@ func ReadDecision(kind string, decision map[string]any) (DecisionFacts, map[stri
 				facts.Profile[field] = v
 			}
 		}
+		// Matched against blocklists (and indexed): bounded like list values.
+		bounded := func(name string) string {
+			v := str(name)
+			if len(v) > maxMatchedValue {
+				problems[path+"."+name] = fmt.Sprintf("must be at most %d bytes", maxMatchedValue)
+				return ""
+			}
+			return v
+		}
 		switch check {
 		case "liveness":
-			facts.FaceID = str("face_id")
+			facts.FaceID = bounded("face_id")
 		case "id_verification":
-			facts.DocumentNumber = str("document_number")
+			facts.DocumentNumber = bounded("document_number")
 		case "email":
-			facts.Email = str("email")
+			facts.Email = bounded("email")
 		case "phone":
-			facts.Phone = str("phone")
+			facts.Phone = bounded("phone")
 		}
 	}
 	for field, v := range facts.Profile {

@@ -1,6 +1,7 @@
 package rules_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -164,4 +165,22 @@ func TestListEffect(t *testing.T) {
 		require.Equal(t, c.status, status)
 		require.Equal(t, c.reason, reason)
 	}
+}
+
+func TestNormalisedEntriesStayWithinTheLimit(t *testing.T) {
+	t.Parallel()
+	// Ⱥ is 2 bytes; its lower case ⱥ is 3: 1000 of them grow from 2000 to 3000 bytes.
+	_, err := rules.NormaliseEntry(rules.EntryName, strings.Repeat("Ⱥ", 1000))
+	require.Error(t, err)
+	_, err = rules.NormaliseEntry(rules.EntryName, strings.Repeat("a", 2000))
+	require.NoError(t, err)
+}
+
+func TestDecisionValuesMatchedAgainstListsAreBounded(t *testing.T) {
+	t.Parallel()
+	_, problems := rules.ReadDecision("user", map[string]any{"liveness": map[string]any{"status": "Approved", "face_id": strings.Repeat("f", 513)}})
+	require.Contains(t, problems, "decision.liveness.face_id")
+	facts, problems := rules.ReadDecision("user", map[string]any{"liveness": map[string]any{"status": "Approved", "face_id": strings.Repeat("f", 512)}})
+	require.Empty(t, problems)
+	require.Len(t, facts.FaceID, 512)
 }

@@ -64,9 +64,13 @@ var ErrUnknownCurrency = errors.New("unknown currency")
 // ErrAmountTooLarge means an amount converts to more than MaxAmount.
 var ErrAmountTooLarge = errors.New("amount too large")
 
-// MaxAmount is the largest amount, in the default currency, a transaction may have: sums
-// of amounts in whole millionths stay far inside 64-bit integers.
+// MaxAmount is the largest amount, in the default currency, a transaction may have: one
+// amount in whole millionths stays inside a 64-bit integer.
 var MaxAmount = decimal.New(1, 12)
+
+// ErrAmountTooSmall means an amount converts to less than one millionth of the default
+// currency.
+var ErrAmountTooSmall = errors.New("amount too small")
 
 // Convert returns amount in currency expressed in the default currency, through rates
 // (units of the default currency per unit of each currency), rounded half-up to
@@ -81,6 +85,9 @@ func Convert(amount decimal.Decimal, currency string, rates map[string]string) (
 		return decimal.Decimal{}, fmt.Errorf("the fx_rates setting has an invalid rate for %s", currency)
 	}
 	converted := amount.Mul(rate).Round(MicroUnits)
+	if !converted.IsPositive() {
+		return decimal.Decimal{}, fmt.Errorf("%w: %s %s is less than 0.000001 in the default currency", ErrAmountTooSmall, amount, currency)
+	}
 	if converted.GreaterThan(MaxAmount) {
 		return decimal.Decimal{}, fmt.Errorf("%w: %s %s is more than %s in the default currency", ErrAmountTooLarge, amount, currency, MaxAmount)
 	}

@@ -77,7 +77,11 @@ func TestEvaluateTransaction(t *testing.T) {
 			status: rules.TxInReview, rules: []string{"flagged_subject"}, reason: "entity_flagged"},
 		{name: "flagged subject without escalation", facts: func(f *rules.TxFacts) { f.SubjectStatus = rules.EntityFlagged },
 			tweak: func(s *rules.TxSettings) { s.EscalateWhenFlagged = false }, status: rules.TxApproved},
-		{name: "flagged subject does not lower a decline", facts: func(f *rules.TxFacts) { f.SubjectStatus = rules.EntityFlagged; f.Amount = dec("20000"); f.WindowCount = 11 },
+		{name: "flagged subject does not lower a decline", facts: func(f *rules.TxFacts) {
+			f.SubjectStatus = rules.EntityFlagged
+			f.Amount = dec("20000")
+			f.WindowCount = 11
+		},
 			status: rules.TxDeclined, score: 90, rules: []string{"large_amount", "velocity"}, reason: "score", flag: true},
 	}
 	for _, c := range cases {
@@ -135,4 +139,18 @@ func TestReviewTransition(t *testing.T) {
 	require.Error(t, rules.ReviewTransition(rules.TxDeclined, rules.TxApproved), "DECLINED is final")
 	require.Error(t, rules.ReviewTransition(rules.TxPending, rules.TxApproved))
 	require.Error(t, rules.ReviewTransition(rules.TxInReview, rules.TxInReview))
+}
+
+func TestConvertRefusesAmountsOutOfRange(t *testing.T) {
+	t.Parallel()
+	rates := map[string]string{"USD": "1", "XBT": "90000"}
+	_, err := rules.Convert(dec("0.0000001"), "USD", rates)
+	require.ErrorIs(t, err, rules.ErrAmountTooSmall)
+	_, err = rules.Convert(dec("1000000000000.000001"), "USD", rates)
+	require.ErrorIs(t, err, rules.ErrAmountTooLarge)
+	_, err = rules.Convert(dec("20000000"), "XBT", rates)
+	require.ErrorIs(t, err, rules.ErrAmountTooLarge, "checked after conversion")
+	max, err := rules.Convert(dec("1000000000000"), "USD", rates)
+	require.NoError(t, err)
+	require.Equal(t, int64(1_000_000_000_000_000_000), rules.ToMicros(max))
 }

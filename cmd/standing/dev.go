@@ -74,8 +74,8 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.
 	sink := newDevSink()
 	svc.extra = sink.routes
 	svc.started = func(addr net.Addr) {
-			url := "http://" + addr.String()
-			fmt.Fprintf(stdout, `Standing is running in dev mode (not for production).
+		url := "http://" + addr.String()
+		fmt.Fprintf(stdout, `Standing is running in dev mode (not for production).
 
   URL:            %s
   API key:        %s
