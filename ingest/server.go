@@ -18,6 +18,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/standinghq/standing/models"
 	"github.com/standinghq/standing/tasks"
@@ -52,6 +53,12 @@ type Deps struct {
 	// net.DefaultResolver).
 	Guard    webhooks.Guard
 	Resolver webhooks.Resolver
+	// RateLimits are enforced per API key, counted in RateLimitRedis (shared by every
+	// ingest process); without a client nothing is limited. RateLimitPrefix namespaces
+	// the counters (tests).
+	RateLimits      RateLimits
+	RateLimitRedis  redis.UniversalClient
+	RateLimitPrefix string
 }
 
 type server struct {
@@ -64,6 +71,7 @@ type server struct {
 	now        func() time.Time
 	guard      webhooks.Guard
 	resolver   webhooks.Resolver
+	limiters   *rateLimiters
 }
 
 // New returns the HTTP handler of the API.
@@ -75,6 +83,7 @@ func New(d Deps) http.Handler {
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver
 	}
+	s.limiters = newRateLimiters(d.RateLimits, d.RateLimitRedis, d.RateLimitPrefix, d.Log)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -91,9 +100,9 @@ func New(d Deps) http.Handler {
 	})
 	r.Get("/readyz", s.ready)
 	r.Route("/v3", func(r chi.Router) {
-		r.With(s.intakeAuth).Post("/ingest/sessions/", s.ingestSession)
+		r.With(s.intakeAuth, s.rateLimit).Post("/ingest/sessions/", s.ingestSession)
 		r.Group(func(r chi.Router) {
-			r.Use(s.authenticate)
+			r.Use(s.authenticate, s.rateLimit)
 			r.Route("/users", func(r chi.Router) { s.entityRoutes(r, models.KindUser) })
 			r.Route("/businesses", func(r chi.Router) { s.entityRoutes(r, models.KindBusiness) })
 			r.Post("/session/", s.createSession)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/standinghq/standing/config"
 	"github.com/standinghq/standing/ingest"
@@ -121,9 +122,15 @@ func serve(ctx context.Context, svc services, r roles) error {
 		if err != nil {
 			return fmt.Errorf("%sADDR: listen on %s: %w", config.Prefix, svc.cfg.Addr, err)
 		}
+		rateRedis := svc.redis.MakeRedisClient().(redis.UniversalClient)
+		defer rateRedis.Close()
 		handler := ingest.New(ingest.Deps{
 			Store: svc.store, Queue: svc.client, Queues: svc.queues, Redis: clientPinger{svc.client},
 			Log: svc.log, AdminToken: svc.cfg.AdminToken, Extra: svc.extra, Guard: guard,
+			RateLimits: ingest.RateLimits{
+				Read: svc.cfg.RateLimitRead, Write: svc.cfg.RateLimitWrite, Intake: svc.cfg.RateLimitIntake,
+			},
+			RateLimitRedis: rateRedis,
 		})
 		httpServer = &http.Server{
 			Handler:           handler,
