@@ -5,7 +5,6 @@ package ingest
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/standinghq/standing/models"
@@ -59,6 +59,12 @@ type Deps struct {
 	RateLimits      RateLimits
 	RateLimitRedis  redis.UniversalClient
 	RateLimitPrefix string
+	// Metrics is the Prometheus registry served at /metrics (with the API's own series);
+	// nil serves none.
+	Metrics *prometheus.Registry
+	// Ops is the queue monitor served at /ops/queues/ behind the admin token; nil serves
+	// none.
+	Ops http.Handler
 }
 
 type server struct {
@@ -88,6 +94,9 @@ func New(d Deps) http.Handler {
 		s.now = time.Now
 	}
 	r := chi.NewRouter()
+	if d.Metrics != nil {
+		r.Use(newHTTPMetrics(d.Metrics).observe)
+	}
 	r.Use(routeOnEscapedPath, middleware.RequestID, s.recoverer, s.accessLog, s.cleanURL)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Detail: "Not found: no route for " + r.URL.Path + " (paths end with a slash)."})
@@ -95,10 +104,9 @@ func New(d Deps) http.Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Detail: fmt.Sprintf("Method %q not allowed on %s.", r.Method, r.URL.Path)})
 	})
-	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	r.Get("/healthz", s.healthy)
 	r.Get("/readyz", s.ready)
+	s.mountOps(r, d)
 	r.Route("/v3", func(r chi.Router) {
 		r.With(s.intakeAuth, s.rateLimit).Post("/ingest/sessions/", s.ingestSession)
 		r.Group(func(r chi.Router) {
@@ -120,6 +128,11 @@ func New(d Deps) http.Handler {
 		d.Extra(r)
 	}
 	return r
+}
+
+// healthy answers 200 while the process is up.
+func (s *server) healthy(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // ready answers 200 when the database and Redis answer, 503 otherwise.
@@ -167,18 +180,6 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), appKey, app)))
-	})
-}
-
-// RequireAdmin guards a handler with the admin token (Authorization: Bearer <token>).
-func RequireAdmin(token string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-			writeJSON(w, http.StatusUnauthorized, errorBody{Detail: "Invalid or missing admin token"})
-			return
-		}
-		next.ServeHTTP(w, r)
 	})
 }
 

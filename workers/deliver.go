@@ -145,6 +145,8 @@ type Deliverer struct {
 	Policy   models.RetryPolicy
 	Limiter  *Limiter
 	Log      *slog.Logger
+	// Metrics counts attempts; nil counts nothing.
+	Metrics *Metrics
 	// Now is the clock of signatures; nil means time.Now.
 	Now func() time.Time
 }
@@ -172,6 +174,7 @@ func (d *Deliverer) HandleDeliver(ctx context.Context, t *asynq.Task) error {
 		return nil // delivered, given up, deleted, or being attempted by another worker
 	}
 	result := d.attempt(ctx, job)
+	d.Metrics.attempt(outcomeName(result.Outcome))
 	// The attempt happened: record it even if the job's context is ending.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -241,3 +244,17 @@ func (d *Deliverer) attempt(ctx context.Context, job *models.DeliveryJob) models
 // IsFailure tells asynq which errors count as failed attempts: a busy destination does
 // not.
 func IsFailure(err error) bool { return !errors.Is(err, ErrDestinationBusy) }
+
+func outcomeName(o models.AttemptOutcome) string {
+	switch o {
+	case models.AttemptDelivered:
+		return "delivered"
+	case models.AttemptRetry:
+		return "retry"
+	case models.AttemptGone:
+		return "gone"
+	case models.AttemptSkipped:
+		return "skipped"
+	}
+	return "rejected"
+}

@@ -293,6 +293,55 @@ func TestDevModeSessionsListsAndSettings(t *testing.T) {
 	webhookTour(t, c)
 }
 
+// get fetches url with headers and returns the body of a 200.
+func get(t *testing.T, url string, headers map[string]string) string {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	require.NoError(t, err)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode, "%s: %s", url, body)
+	return string(body)
+}
+
+func TestDevModeServesMetricsAndTheQueueMonitor(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"STANDING_ADDR": "127.0.0.1:0", "STANDING_DATA_DIR": t.TempDir(), "STANDING_LOG_LEVEL": "warn"}
+	out := &syncBuffer{}
+	started(t, []string{"dev"}, vars, out)
+	banner := waitForBanner(t, out)
+	c := client{t: t, base: banner["URL"], key: banner["API key"]}
+	status, _ := c.call("GET", "/v3/users/", nil)
+	require.Equal(t, http.StatusOK, status)
+	metrics := get(t, c.base+"/metrics", nil)
+	require.Contains(t, metrics, `standing_http_requests_total{method="GET",route="/v3/users",status="200"}`)
+	require.Contains(t, metrics, "go_goroutines")
+
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noRedirect.Get(c.base + "/ops/queues/")
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode, "the queue monitor needs the admin token")
+	page := get(t, c.base+"/ops/queues/", map[string]string{"Authorization": "Bearer " + banner["Admin token"]})
+	require.Contains(t, page, "<html")
+	api := get(t, c.base+"/ops/queues/api/queues", map[string]string{"Authorization": "Bearer " + banner["Admin token"]})
+	require.Contains(t, api, "queues")
+
+	res, err = noRedirect.Get(c.base + "/ops/queues/?token=" + banner["Admin token"])
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, "a browser trades ?token= for a cookie")
+	require.Equal(t, "/ops/queues/", res.Header.Get("Location"))
+	require.NotEmpty(t, res.Cookies())
+	require.True(t, res.Cookies()[0].HttpOnly)
+}
+
 func TestDevModeTakesTheAPIKeyFromTheEnvironment(t *testing.T) {
 	t.Parallel()
 	vars := map[string]string{
@@ -363,11 +412,37 @@ func TestProductionProcessesOnPostgresAndRedis(t *testing.T) {
 		return true
 	}, 20*time.Second, 20*time.Millisecond, "ingest logged: %s", logs.String())
 
-	stopWork := started(t, []string{"work"}, vars, io.Discard)
+	workVars := map[string]string{}
+	for k, v := range apiVars {
+		workVars[k] = v
+	}
+	workLogs := &syncBuffer{}
+	ctxWork, cancelWork := context.WithCancel(ctx)
+	workDone := make(chan error, 1)
+	go func() { workDone <- run(ctxWork, []string{"work"}, envFrom(workVars), io.Discard, workLogs) }()
+	healthAddr := regexp.MustCompile(`"msg":"health and metrics listening","addr":"([^"]+)"`)
+	var workBase string
+	require.Eventually(t, func() bool {
+		m := healthAddr.FindStringSubmatch(workLogs.String())
+		if m == nil {
+			return false
+		}
+		workBase = "http://" + m[1]
+		return true
+	}, 20*time.Second, 20*time.Millisecond, "work logged: %s", workLogs.String())
+
 	c := client{t: t, base: base, key: "acme-key-0123456789"}
 	tour(t, c)
 	sessionTour(t, c, app["application_id"], app["ingest_secret"])
-	require.NoError(t, stopWork())
+
+	// The work process serves its health and its metrics; the API its own metrics.
+	workMetrics := get(t, workBase+"/metrics", nil)
+	require.Contains(t, workMetrics, `standing_jobs_total{result="ok",type="session:apply"}`)
+	require.Contains(t, workMetrics, "asynq_")
+	require.Contains(t, get(t, workBase+"/readyz", nil), `"ready"`)
+	require.Contains(t, get(t, base+"/metrics", nil), `standing_http_requests_total{method="POST",route="/v3/ingest/sessions",status="202"}`)
+	cancelWork()
+	require.NoError(t, <-workDone)
 }
 
 func TestUsageAndConfigurationErrors(t *testing.T) {

@@ -12,6 +12,10 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
+	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/standinghq/standing/config"
@@ -115,25 +119,40 @@ func serve(ctx context.Context, svc services, r roles) error {
 	defer cancel()
 	errs := make(chan error, 2)
 	guard := webhooks.Guard{Allow: svc.cfg.WebhookAllowCIDRs}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		asynqmetrics.NewQueueMetricsCollector(svc.inspector),
+	)
+	var httpHandler http.Handler
 
-	var httpServer *http.Server
 	if r.api {
-		ln, err := net.Listen("tcp", svc.cfg.Addr)
-		if err != nil {
-			return fmt.Errorf("%sADDR: listen on %s: %w", config.Prefix, svc.cfg.Addr, err)
-		}
 		rateRedis := svc.redis.MakeRedisClient().(redis.UniversalClient)
 		defer rateRedis.Close()
-		handler := ingest.New(ingest.Deps{
+		monitor := asynqmon.New(asynqmon.Options{RootPath: "/ops/queues", RedisConnOpt: svc.redis})
+		defer monitor.Close()
+		httpHandler = ingest.New(ingest.Deps{
 			Store: svc.store, Queue: svc.client, Queues: svc.queues, Redis: clientPinger{svc.client},
 			Log: svc.log, AdminToken: svc.cfg.AdminToken, Extra: svc.extra, Guard: guard,
 			RateLimits: ingest.RateLimits{
 				Read: svc.cfg.RateLimitRead, Write: svc.cfg.RateLimitWrite, Intake: svc.cfg.RateLimitIntake,
 			},
-			RateLimitRedis: rateRedis,
+			RateLimitRedis: rateRedis, Metrics: registry, Ops: monitor,
 		})
+	} else {
+		// A work process serves only its health and metrics.
+		httpHandler = ingest.NewOps(ingest.Deps{Store: svc.store, Redis: clientPinger{svc.client}, Log: svc.log, Metrics: registry})
+	}
+
+	var httpServer *http.Server
+	{
+		ln, err := net.Listen("tcp", svc.cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("%sADDR: listen on %s: %w", config.Prefix, svc.cfg.Addr, err)
+		}
 		httpServer = &http.Server{
-			Handler:           handler,
+			Handler:           httpHandler,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      60 * time.Second,
@@ -144,7 +163,11 @@ func serve(ctx context.Context, svc services, r roles) error {
 				errs <- fmt.Errorf("serve HTTP: %w", err)
 			}
 		})
-		svc.log.Info("API listening", "addr", ln.Addr().String())
+		if r.api {
+			svc.log.Info("API listening", "addr", ln.Addr().String())
+		} else {
+			svc.log.Info("health and metrics listening", "addr", ln.Addr().String())
+		}
 		if svc.started != nil {
 			svc.started(ln.Addr())
 		}
@@ -170,7 +193,10 @@ func serve(ctx context.Context, svc services, r roles) error {
 			Limiter: workers.NewLimiter(cfg.WebhookDestinationConcurrency),
 			Log:     svc.log.With("component", "deliver"),
 		}
+		metrics := workers.NewMetrics(registry)
+		deliverer.Metrics = metrics
 		mux := workers.NewMux(&workers.Handlers{Store: svc.store, Log: svc.log, Deliverer: deliverer})
+		mux.Use(metrics.Middleware)
 		if err := worker.Start(mux); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}
