@@ -123,9 +123,6 @@ func sqliteDSN(path string) string {
 	return "file:" + path + sep + q.Encode()
 }
 
-// Dialect reports the engine behind the store.
-func (s *Store) Dialect() Dialect { return s.dialect }
-
 // Now is the store's clock, in UTC and truncated to the microseconds both engines keep.
 func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 

@@ -47,9 +47,15 @@ func envFrom(vars map[string]string) func(string) string {
 // returns run's error.
 func started(t *testing.T, args []string, vars map[string]string, stdout io.Writer) func() error {
 	t.Helper()
+	return startedLogging(t, args, vars, stdout, io.Discard)
+}
+
+// startedLogging is started, with the program's logs written to stderr.
+func startedLogging(t *testing.T, args []string, vars map[string]string, stdout, stderr io.Writer) func() error {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, envFrom(vars), stdout, io.Discard) }()
+	go func() { done <- run(ctx, args, envFrom(vars), stdout, stderr) }()
 	var once sync.Once
 	var err error
 	stop := func() error {
@@ -395,41 +401,9 @@ func TestProductionProcessesOnPostgresAndRedis(t *testing.T) {
 	}
 	apiVars["STANDING_ADDR"] = "127.0.0.1:0"
 	apiVars["STANDING_LOG_LEVEL"] = "info"
-	// The API process: find its port from the log line it writes.
-	logs := &syncBuffer{}
-	ctxAPI, cancelAPI := context.WithCancel(ctx)
-	apiDone := make(chan error, 1)
-	go func() { apiDone <- run(ctxAPI, []string{"ingest"}, envFrom(apiVars), io.Discard, logs) }()
-	defer func() { cancelAPI(); <-apiDone }()
-	addr := regexp.MustCompile(`"msg":"API listening","addr":"([^"]+)"`)
-	var base string
-	require.Eventually(t, func() bool {
-		m := addr.FindStringSubmatch(logs.String())
-		if m == nil {
-			return false
-		}
-		base = "http://" + m[1]
-		return true
-	}, 20*time.Second, 20*time.Millisecond, "ingest logged: %s", logs.String())
-
-	workVars := map[string]string{}
-	for k, v := range apiVars {
-		workVars[k] = v
-	}
-	workLogs := &syncBuffer{}
-	ctxWork, cancelWork := context.WithCancel(ctx)
-	workDone := make(chan error, 1)
-	go func() { workDone <- run(ctxWork, []string{"work"}, envFrom(workVars), io.Discard, workLogs) }()
-	healthAddr := regexp.MustCompile(`"msg":"health and metrics listening","addr":"([^"]+)"`)
-	var workBase string
-	require.Eventually(t, func() bool {
-		m := healthAddr.FindStringSubmatch(workLogs.String())
-		if m == nil {
-			return false
-		}
-		workBase = "http://" + m[1]
-		return true
-	}, 20*time.Second, 20*time.Millisecond, "work logged: %s", workLogs.String())
+	// Each process logs the address it listens on.
+	base, stopAPI := listening(t, "ingest", apiVars, "API listening")
+	workBase, stopWork := listening(t, "work", apiVars, "health and metrics listening")
 
 	c := client{t: t, base: base, key: "acme-key-0123456789"}
 	tour(t, c)
@@ -441,8 +415,26 @@ func TestProductionProcessesOnPostgresAndRedis(t *testing.T) {
 	require.Contains(t, workMetrics, "asynq_")
 	require.Contains(t, get(t, workBase+"/readyz", nil), `"ready"`)
 	require.Contains(t, get(t, base+"/metrics", nil), `standing_http_requests_total{method="POST",route="/v3/ingest/sessions",status="202"}`)
-	cancelWork()
-	require.NoError(t, <-workDone)
+	require.NoError(t, stopWork(), "a graceful shutdown returns no error")
+	require.NoError(t, stopAPI())
+}
+
+// listening starts command with JSON logs at info level and returns the base URL it
+// logged with msg, and its stop.
+func listening(t *testing.T, command string, vars map[string]string, msg string) (string, func() error) {
+	t.Helper()
+	logs := &syncBuffer{}
+	stop := startedLogging(t, []string{command}, vars, io.Discard, logs)
+	addr := regexp.MustCompile(`"msg":"` + regexp.QuoteMeta(msg) + `","addr":"([^"]+)"`)
+	var base string
+	require.Eventually(t, func() bool {
+		m := addr.FindStringSubmatch(logs.String())
+		if m != nil {
+			base = "http://" + m[1]
+		}
+		return m != nil
+	}, 20*time.Second, 20*time.Millisecond, "%s logged: %s", command, logs.String())
+	return base, stop
 }
 
 func TestUsageAndConfigurationErrors(t *testing.T) {
