@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
@@ -135,11 +134,6 @@ func (s *server) addEntry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	entry, item, err := s.store.AddListEntry(r.Context(), appFrom(r).ID, chi.URLParam(r, "list_id"), *value, note, tasks.TypeStatusApply)
-	if errors.Is(err, models.ErrInvalidValue) {
-		msg := strings.TrimPrefix(err.Error(), models.ErrInvalidValue.Error()+": ")
-		s.writeError(w, r, invalidFields(map[string]string{"value": msg}))
-		return
-	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

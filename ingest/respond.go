@@ -60,40 +60,65 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(data, '\n'))
 }
 
-// writeError maps err to an answer: problems as they are, the store's sentinel errors to
-// 404 and 409, anything else to a 500 that shows nothing of the cause (it is logged).
+// kindStatus is the one table from the store's error kinds to HTTP status codes.
+var kindStatus = map[models.ErrorKind]int{
+	models.NotFound:      http.StatusNotFound,
+	models.Conflict:      http.StatusConflict,
+	models.Forbidden:     http.StatusForbidden,
+	models.Invalid:       http.StatusBadRequest,
+	models.Unprocessable: http.StatusUnprocessableEntity,
+	models.Unavailable:   http.StatusServiceUnavailable,
+}
+
+// unavailableRetryAfter is the Retry-After, in seconds, of a 503 for a dependency down.
+const unavailableRetryAfter = 5
+
+// writeError maps err to an answer: problems as they are, store errors by their kind
+// (kindStatus), anything else to a 500 that shows nothing of the cause (it is logged).
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var p *problem
-	switch {
-	case errors.As(err, &p):
-	case errors.Is(err, models.ErrNotFound):
-		p = &problem{status: http.StatusNotFound, detail: "Not found."}
-	case errors.Is(err, models.ErrConflict):
-		p = &problem{status: http.StatusConflict, detail: conflictDetail(err)}
-	case r.Context().Err() != nil:
-		// The client went away; nobody reads the answer.
-		p = &problem{status: 499, detail: "Request cancelled."}
-	default:
-		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		p = &problem{status: http.StatusInternalServerError, detail: "Internal error; it has been logged."}
-	}
+	p := s.problemOf(r, err)
 	if p.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
 	}
 	writeJSON(w, p.status, errorBody{Detail: p.detail, Errors: p.fields})
 }
 
-// conflictDetail is the message of a conflict without the sentinel's suffix.
-func conflictDetail(err error) string {
-	msg := err.Error()
-	suffix := ": " + models.ErrConflict.Error()
-	if len(msg) > len(suffix) && msg[len(msg)-len(suffix):] == suffix {
-		msg = msg[:len(msg)-len(suffix)]
+// problemOf is the answer to err.
+func (s *server) problemOf(r *http.Request, err error) *problem {
+	var p *problem
+	if errors.As(err, &p) {
+		return p
 	}
-	if msg == "" {
-		return "Conflict."
+	var se *models.Error
+	if errors.As(err, &se) {
+		if status, ok := kindStatus[se.Kind]; ok {
+			return storeProblem(status, se)
+		}
 	}
-	return capitalise(msg) + "."
+	if r.Context().Err() != nil {
+		// The client went away; nobody reads the answer.
+		return &problem{status: 499, detail: "Request cancelled."}
+	}
+	s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	return &problem{status: http.StatusInternalServerError, detail: "Internal error; it has been logged."}
+}
+
+// storeProblem is the answer to a store error of a known kind: its message as the
+// detail, its field among the errors, Retry-After for a dependency down.
+func storeProblem(status int, se *models.Error) *problem {
+	p := &problem{status: status, detail: capitalise(se.Msg) + "."}
+	if se.Msg == "" {
+		p.detail = capitalise(se.Kind.String()) + "."
+	}
+	if se.Field != "" {
+		p.detail = "Invalid field " + se.Field + ": " + se.Msg + "."
+		p.fields = map[string]string{se.Field: se.Msg}
+	}
+	if se.Kind == models.Unavailable {
+		p.detail = "A dependency is unavailable; try again shortly."
+		p.retryAfter = unavailableRetryAfter
+	}
+	return p
 }
 
 func capitalise(s string) string {

@@ -214,11 +214,6 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, e, err := s.store.CreateSession(r.Context(), appFrom(r).ID, in)
-	if errors.Is(err, models.ErrBlocked) {
-		s.writeError(w, r, &problem{status: http.StatusForbidden,
-			detail: fmt.Sprintf("The %s %q is BLOCKED: no new session can be created for it.", in.Kind, in.VendorData)})
-		return
-	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

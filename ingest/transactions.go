@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -86,16 +85,6 @@ func (s *server) submitTransaction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, item, existing, err := s.store.SubmitTransaction(r.Context(), appFrom(r).ID, in, tasks.TypeTransactionEvaluate)
-	if errors.Is(err, rules.ErrAmountTooLarge) || errors.Is(err, rules.ErrAmountTooSmall) {
-		s.writeError(w, r, &problem{status: http.StatusUnprocessableEntity, detail: "Invalid field amount: " + err.Error() + ".",
-			fields: map[string]string{"amount": "must be between 0.000001 and 1000000000000 in the default currency"}})
-		return
-	}
-	if errors.Is(err, rules.ErrUnknownCurrency) {
-		s.writeError(w, r, &problem{status: http.StatusUnprocessableEntity, detail: capitalise(err.Error()) + ".",
-			fields: map[string]string{"currency": "has no rate in the fx_rates setting"}})
-		return
-	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

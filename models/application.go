@@ -114,7 +114,7 @@ func insertAPIKey(tx *gorm.DB, appID, key string, now time.Time) error {
 	}
 	if err := tx.Create(&row).Error; err != nil {
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
-			return fmt.Errorf("that API key is already in use: %w", ErrConflict)
+			return conflictf("that API key is already in use")
 		}
 		return err
 	}
@@ -133,7 +133,7 @@ func (s *Store) AddAPIKey(ctx context.Context, appID, key string) error {
 		case err == nil && existing.ApplicationID == appID:
 			return nil
 		case err == nil:
-			return fmt.Errorf("that API key belongs to another application: %w", ErrConflict)
+			return conflictf("that API key belongs to another application")
 		case !errors.Is(err, gorm.ErrRecordNotFound):
 			return err
 		}
@@ -144,7 +144,7 @@ func (s *Store) AddAPIKey(ctx context.Context, appID, key string) error {
 // ApplicationByAPIKey returns the application that owns a live API key.
 func (s *Store) ApplicationByAPIKey(ctx context.Context, key string) (*Application, error) {
 	if key == "" {
-		return nil, fmt.Errorf("application: %w", ErrNotFound)
+		return nil, errNotFound("application")
 	}
 	var app Application
 	err := s.db.WithContext(ctx).
@@ -160,7 +160,7 @@ func (s *Store) ApplicationByAPIKey(ctx context.Context, key string) (*Applicati
 // ApplicationByID returns one application.
 func (s *Store) ApplicationByID(ctx context.Context, id string) (*Application, error) {
 	if !validUUID(id) {
-		return nil, fmt.Errorf("application: %w", ErrNotFound)
+		return nil, errNotFound("application")
 	}
 	var app Application
 	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&app).Error; err != nil {

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -294,7 +293,7 @@ func (s *Store) CreateEntity(ctx context.Context, appID string, in NewEntity) (*
 		}
 		if err := tx.Create(e).Error; err != nil {
 			if errors.Is(err, gorm.ErrDuplicatedKey) {
-				return fmt.Errorf("a live %s with vendor_data %q already exists: %w", in.Kind, in.VendorData, ErrConflict)
+				return conflictf("a live %s with vendor_data %q already exists", in.Kind, in.VendorData)
 			}
 			return err
 		}

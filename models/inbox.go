@@ -62,7 +62,7 @@ func (i *InboxItem) Resource() JobResource {
 // InboxItem returns one inbox item of an application.
 func (s *Store) InboxItem(ctx context.Context, appID, id string) (*InboxItem, error) {
 	if !validUUID(id) {
-		return nil, fmt.Errorf("job: %w", ErrNotFound)
+		return nil, errNotFound("job")
 	}
 	var item InboxItem
 	if err := s.db.WithContext(ctx).Where("application_id = ? AND id = ?", appID, id).Take(&item).Error; err != nil {
@@ -88,8 +88,8 @@ func newInboxItem(appID, taskType string, payload any, now time.Time) (*InboxIte
 }
 
 // ErrUnknownJob means a job names an inbox item that does not exist; running it again
-// cannot help. It is also an ErrNotFound.
-var ErrUnknownJob = fmt.Errorf("no such inbox item: %w", ErrNotFound)
+// cannot help. It is a NotFound error.
+var ErrUnknownJob error = &Error{Kind: NotFound, Msg: "no such inbox item"}
 
 // lockInboxItem locks an inbox item for the rest of the transaction.
 func lockInboxItem(tx *gorm.DB, id string) (*InboxItem, error) {

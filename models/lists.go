@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -191,7 +190,7 @@ func (s *Store) CreateList(ctx context.Context, appID, name, listType, entryType
 		}
 		if err := tx.Create(l).Error; err != nil {
 			if errors.Is(err, gorm.ErrDuplicatedKey) {
-				return fmt.Errorf("a list named %q already exists: %w", name, ErrConflict)
+				return conflictf("a list named %q already exists", name)
 			}
 			return err
 		}
@@ -250,7 +249,7 @@ func (s *Store) listResource(ctx context.Context, l *List) (ListResource, error)
 // GetList returns one list with its entry count.
 func (s *Store) GetList(ctx context.Context, appID, id string) (ListResource, error) {
 	if !validUUID(id) {
-		return ListResource{}, fmt.Errorf("list: %w", ErrNotFound)
+		return ListResource{}, errNotFound("list")
 	}
 	var l List
 	if err := s.db.WithContext(ctx).Where("application_id = ? AND id = ?", appID, id).Take(&l).Error; err != nil {
@@ -259,16 +258,13 @@ func (s *Store) GetList(ctx context.Context, appID, id string) (ListResource, er
 	return s.listResource(ctx, &l)
 }
 
-// ErrInvalidValue wraps a list value that cannot be normalised for its entry type.
-var ErrInvalidValue = errors.New("invalid value")
-
 // AddListEntry adds value (normalised for the list's entry type) to a list. When the
 // entry names a live entity (user and business entries on a blocklist or watchlist), a
 // status change (BLOCKED or FLAGGED, automatic) is stored in the inbox in the same
 // transaction and returned, for the caller to enqueue with a job of taskType.
 func (s *Store) AddListEntry(ctx context.Context, appID, listID, value, note, taskType string) (*ListEntry, *InboxItem, error) {
 	if !validUUID(listID) {
-		return nil, nil, fmt.Errorf("list: %w", ErrNotFound)
+		return nil, nil, errNotFound("list")
 	}
 	var entry *ListEntry
 	var item *InboxItem
@@ -279,14 +275,14 @@ func (s *Store) AddListEntry(ctx context.Context, appID, listID, value, note, ta
 		}
 		norm, err := rules.NormaliseEntry(l.EntryType, value)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalidValue, err)
+			return invalid("value", err.Error())
 		}
 		now := s.Now()
 		entry = &ListEntry{ID: newID(), ApplicationID: appID, ListID: l.ID, ListType: l.ListType,
 			EntryType: l.EntryType, Value: norm, OriginalValue: value, Note: note, CreatedAt: now}
 		if err := tx.Create(entry).Error; err != nil {
 			if errors.Is(err, gorm.ErrDuplicatedKey) {
-				return fmt.Errorf("%q is already on this list: %w", norm, ErrConflict)
+				return conflictf("%q is already on this list", norm)
 			}
 			return err
 		}
@@ -343,14 +339,14 @@ func (s *Store) ListEntries(ctx context.Context, appID, listID string, limit, of
 // status: automatic rules never lower one.
 func (s *Store) DeleteListEntry(ctx context.Context, appID, listID, entryID string) error {
 	if !validUUID(listID) || !validUUID(entryID) {
-		return fmt.Errorf("list entry: %w", ErrNotFound)
+		return errNotFound("list entry")
 	}
 	res := s.db.WithContext(ctx).Where("application_id = ? AND list_id = ? AND id = ?", appID, listID, entryID).Delete(&ListEntry{})
 	if res.Error != nil {
 		return res.Error
 	}
 	if res.RowsAffected == 0 {
-		return fmt.Errorf("list entry: %w", ErrNotFound)
+		return errNotFound("list entry")
 	}
 	return nil
 }

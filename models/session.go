@@ -14,9 +14,6 @@ import (
 	"github.com/standinghq/standing/rules"
 )
 
-// ErrBlocked means the entity is BLOCKED and the request is refused.
-var ErrBlocked = errors.New("entity is blocked")
-
 // Session is one verification run of an entity, with its current status: the status of
 // its event with the latest upstream time.
 type Session struct {
@@ -497,7 +494,7 @@ type NewSession struct {
 
 // CreateSession starts a session (Not Started, with a URL from the session_url_template
 // setting) for the live entity with vendorData, creating the entity when unknown. A
-// BLOCKED entity is refused with ErrBlocked and nothing is stored.
+// BLOCKED entity is refused with a Forbidden error and nothing is stored.
 func (s *Store) CreateSession(ctx context.Context, appID string, in NewSession) (*Session, *Entity, error) {
 	var sess *Session
 	var entity *Entity
@@ -514,7 +511,7 @@ func (s *Store) CreateSession(ctx context.Context, appID string, in NewSession) 
 			return err
 		}
 		if e.Status == StatusBlocked {
-			return fmt.Errorf("%s %q is BLOCKED: no new session can be created: %w", in.Kind, in.VendorData, ErrBlocked)
+			return forbiddenf("the %s %q is BLOCKED: no new session can be created for it", in.Kind, in.VendorData)
 		}
 		now := s.Now()
 		w := s.entityWriter(tx, e, now)

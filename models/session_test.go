@@ -445,7 +445,7 @@ func TestCreateSession(t *testing.T) {
 		_, err = b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "blocked", Status: models.StatusBlocked})
 		require.NoError(t, err)
 		_, _, err = b.store.CreateSession(ctx, b.app.ID, models.NewSession{Kind: models.KindUser, VendorData: "blocked"})
-		require.ErrorIs(t, err, models.ErrBlocked)
+		require.ErrorIs(t, err, models.ErrForbidden)
 		require.Equal(t, 0, entity(t, b, "blocked").SessionCount, "nothing stored")
 	})
 }

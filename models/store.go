@@ -25,14 +25,6 @@ import (
 	"gorm.io/gorm/logger"
 )
 
-// Sentinel errors returned by Store methods; the HTTP layer maps them to status codes.
-var (
-	// ErrNotFound means the row asked for does not exist (for this application).
-	ErrNotFound = errors.New("not found")
-	// ErrConflict means the change would break a uniqueness rule or a state rule.
-	ErrConflict = errors.New("conflict")
-)
-
 // Dialect names the database engine behind a Store.
 type Dialect string
 
@@ -284,10 +276,10 @@ func (s *Store) byteOrder(column string) string {
 	return column
 }
 
-// notFound maps gorm's not-found error to ErrNotFound.
+// notFound maps gorm's not-found error to a NotFound error naming what.
 func notFound(err error, what string) error {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return fmt.Errorf("%s: %w", what, ErrNotFound)
+		return errNotFound(what)
 	}
 	return err
 }

@@ -139,7 +139,7 @@ func (s *Store) SubmitTransaction(ctx context.Context, appID string, in NewTrans
 		}
 		converted, err := rules.Convert(in.Amount, in.Currency, app.Settings.FXRates)
 		if err != nil {
-			return err
+			return conversionError(err, in.Currency)
 		}
 		now := s.Now()
 		t = &Transaction{
@@ -392,12 +392,24 @@ func transactionFields(t *Transaction) map[string]any {
 	}
 }
 
+// conversionError is the Unprocessable error of an amount that cannot be converted to
+// the default currency.
+func conversionError(err error, currency string) error {
+	switch {
+	case errors.Is(err, rules.ErrAmountTooLarge), errors.Is(err, rules.ErrAmountTooSmall):
+		return unprocessable("amount", "must be between 0.000001 and 1000000000000 in the default currency", err)
+	case errors.Is(err, rules.ErrUnknownCurrency):
+		return unprocessable("currency", currency+" has no rate in the fx_rates setting", err)
+	}
+	return err
+}
+
 // ReviewTransaction records an analyst's decision on an IN_REVIEW transaction
 // (APPROVED or DECLINED, both final) and writes transaction.status.updated. Any other
-// move is ErrConflict.
+// move is a Conflict.
 func (s *Store) ReviewTransaction(ctx context.Context, appID, uuid, status, actor, reason string) (*Transaction, error) {
 	if !validUUID(uuid) {
-		return nil, fmt.Errorf("transaction: %w", ErrNotFound)
+		return nil, errNotFound("transaction")
 	}
 	var t Transaction
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
@@ -405,7 +417,7 @@ func (s *Store) ReviewTransaction(ctx context.Context, appID, uuid, status, acto
 			return notFound(err, "transaction")
 		}
 		if t.SubjectID == nil {
-			return fmt.Errorf("the transaction is still being evaluated: %w", ErrConflict)
+			return conflictf("the transaction is still being evaluated")
 		}
 		// The subject's lock orders this event among the subject's others; then the
 		// transaction's own lock, taken second everywhere.
@@ -417,7 +429,7 @@ func (s *Store) ReviewTransaction(ctx context.Context, appID, uuid, status, acto
 			return err
 		}
 		if err := rules.ReviewTransition(t.Status, status); err != nil {
-			return fmt.Errorf("%s: %w", err.Error(), ErrConflict)
+			return conflictf("%s", err.Error())
 		}
 		now := s.Now()
 		previous := t.Status
@@ -445,7 +457,7 @@ func (s *Store) ReviewTransaction(ctx context.Context, appID, uuid, status, acto
 // GetTransaction returns one transaction.
 func (s *Store) GetTransaction(ctx context.Context, appID, uuid string) (*Transaction, error) {
 	if !validUUID(uuid) {
-		return nil, fmt.Errorf("transaction: %w", ErrNotFound)
+		return nil, errNotFound("transaction")
 	}
 	var t Transaction
 	if err := s.db.WithContext(ctx).Where("id = ? AND application_id = ?", uuid, appID).Take(&t).Error; err != nil {

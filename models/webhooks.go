@@ -214,7 +214,7 @@ func (s *Store) CreateDestination(ctx context.Context, appID string, in NewDesti
 	}
 	err := s.db.WithContext(ctx).Create(d).Error
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return nil, fmt.Errorf("a destination with url %q already exists: %w", in.URL, ErrConflict)
+		return nil, conflictf("a destination with url %q already exists", in.URL)
 	}
 	return d, err
 }
@@ -227,7 +227,7 @@ func NewWebhookSecret() string {
 // GetDestination returns one destination.
 func (s *Store) GetDestination(ctx context.Context, appID, id string) (*Destination, error) {
 	if !validUUID(id) {
-		return nil, fmt.Errorf("destination: %w", ErrNotFound)
+		return nil, errNotFound("destination")
 	}
 	var d Destination
 	if err := s.db.WithContext(ctx).Where("application_id = ? AND id = ?", appID, id).Take(&d).Error; err != nil {
@@ -284,7 +284,7 @@ func (s *Store) UpdateDestination(ctx context.Context, appID, id string, p Desti
 		d.UpdatedAt = s.Now()
 		err = tx.Select("url", "label", "subscribed_events", "enabled", "disabled_reason", "failing_since", "updated_at").Updates(d).Error
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
-			return fmt.Errorf("a destination with url %q already exists: %w", d.URL, ErrConflict)
+			return conflictf("a destination with url %q already exists", d.URL)
 		}
 		return err
 	})
@@ -293,7 +293,7 @@ func (s *Store) UpdateDestination(ctx context.Context, appID, id string, p Desti
 
 func lockDestination(tx *gorm.DB, appID, id string) (*Destination, error) {
 	if !validUUID(id) {
-		return nil, fmt.Errorf("destination: %w", ErrNotFound)
+		return nil, errNotFound("destination")
 	}
 	var d Destination
 	if err := forUpdate(tx).Where("application_id = ? AND id = ?", appID, id).Take(&d).Error; err != nil {
@@ -305,14 +305,14 @@ func lockDestination(tx *gorm.DB, appID, id string) (*Destination, error) {
 // DeleteDestination deletes a destination with its deliveries and their log.
 func (s *Store) DeleteDestination(ctx context.Context, appID, id string) error {
 	if !validUUID(id) {
-		return fmt.Errorf("destination: %w", ErrNotFound)
+		return errNotFound("destination")
 	}
 	res := s.db.WithContext(ctx).Where("application_id = ? AND id = ?", appID, id).Delete(&Destination{})
 	if res.Error != nil {
 		return res.Error
 	}
 	if res.RowsAffected == 0 {
-		return fmt.Errorf("destination: %w", ErrNotFound)
+		return errNotFound("destination")
 	}
 	return nil
 }
@@ -602,7 +602,7 @@ func (s *Store) ClaimStaleDeliveries(ctx context.Context, olderThan time.Duratio
 // GetDelivery returns one delivery.
 func (s *Store) GetDelivery(ctx context.Context, id string) (*Delivery, error) {
 	if !validUUID(id) {
-		return nil, fmt.Errorf("delivery: %w", ErrNotFound)
+		return nil, errNotFound("delivery")
 	}
 	var d Delivery
 	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&d).Error; err != nil {
@@ -663,7 +663,7 @@ func (s *Store) GetAttempt(ctx context.Context, appID, destID, attemptID string)
 		return AttemptResource{}, err
 	}
 	if !validUUID(attemptID) {
-		return AttemptResource{}, fmt.Errorf("delivery attempt: %w", ErrNotFound)
+		return AttemptResource{}, errNotFound("delivery attempt")
 	}
 	db := s.db.WithContext(ctx)
 	var a DeliveryAttempt
@@ -687,7 +687,7 @@ func (s *Store) ResendAttempt(ctx context.Context, appID, destID, attemptID stri
 		return nil, err
 	}
 	if !validUUID(attemptID) {
-		return nil, fmt.Errorf("delivery attempt: %w", ErrNotFound)
+		return nil, errNotFound("delivery attempt")
 	}
 	var d Delivery
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
@@ -699,7 +699,7 @@ func (s *Store) ResendAttempt(ctx context.Context, appID, destID, attemptID stri
 			return notFound(err, "delivery")
 		}
 		if d.State == DeliveryPending {
-			return fmt.Errorf("the delivery is still being attempted: %w", ErrConflict)
+			return conflictf("the delivery is still being attempted")
 		}
 		return restartDeliveries(tx, []Delivery{d}, s.Now())
 	})
