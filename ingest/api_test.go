@@ -37,15 +37,13 @@ type harness struct {
 
 func setup(t *testing.T, engine testkit.Engine) *harness {
 	t.Helper()
-	store := engine.Open(t)
-	created, err := store.CreateApplication(context.Background(), "api test", "")
-	require.NoError(t, err)
 	redis := testkit.RedisOpt(t)
 	queues := testkit.Queues(t)
-	client := asynq.NewClient(redis)
-	t.Cleanup(func() { _ = client.Close() })
+	store := engine.Open(t, testkit.Dispatch(t, queues, workers.DeliveryEnqueuer{}))
+	created, err := store.CreateApplication(context.Background(), "api test", "")
+	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(ingest.New(ingest.Deps{Store: store, Queue: client, Queues: queues, Log: log}))
+	srv := httptest.NewServer(ingest.New(ingest.Deps{Store: store, Log: log}))
 	t.Cleanup(srv.Close)
 	return &harness{t: t, url: srv.URL, key: created.APIKey, app: created.Application, store: store, queues: queues, redis: redis}
 }

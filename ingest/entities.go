@@ -1,17 +1,13 @@
 package ingest
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/hibiken/asynq"
 
 	"github.com/standinghq/standing/models"
-	"github.com/standinghq/standing/tasks"
 )
 
 // maxDeleteList is the longest vendor_data_list a delete call takes.
@@ -181,23 +177,15 @@ func (s *server) updateStatus(kind string) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		item, err := s.store.RequestStatusChange(r.Context(), appFrom(r).ID, kind, vd, tasks.TypeStatusApply, req)
+		item, err := s.store.RequestStatusChange(r.Context(), appFrom(r).ID, kind, vd, req)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		s.enqueue(r.Context(), tasks.NewInboxTask(s.queues, item.TaskType, item.ID))
 		writeJSON(w, http.StatusAccepted, statusAccepted{JobID: item.ID, State: item.State, VendorData: vd, Status: req.Status})
 	}
 }
 
-// enqueue puts a job for a committed inbox item on the queue. A failure is logged, not
-// returned: the item is durable, and the relay enqueues it again.
-func (s *server) enqueue(ctx context.Context, task *asynq.Task) {
-	if _, err := s.queue.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		s.log.WarnContext(ctx, "enqueue failed; the relay will enqueue the job later", "type", task.Type(), "error", err)
-	}
-}
 
 // deleted is the answer to a delete call.
 type deleted struct {

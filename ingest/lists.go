@@ -8,7 +8,6 @@ import (
 
 	"github.com/standinghq/standing/models"
 	"github.com/standinghq/standing/rules"
-	"github.com/standinghq/standing/tasks"
 )
 
 // Limits of lists.
@@ -133,13 +132,10 @@ func (s *server) addEntry(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entry, item, err := s.store.AddListEntry(r.Context(), appFrom(r).ID, chi.URLParam(r, "list_id"), *value, note, tasks.TypeStatusApply)
+	entry, _, err := s.store.AddListEntry(r.Context(), appFrom(r).ID, chi.URLParam(r, "list_id"), *value, note)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	if item != nil {
-		s.enqueue(r.Context(), tasks.NewInboxTask(s.queues, item.TaskType, item.ID))
 	}
 	writeJSON(w, http.StatusCreated, entry.Resource())
 }

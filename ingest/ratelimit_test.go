@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
@@ -21,13 +20,11 @@ func limitedAPI(t *testing.T, n int, limits ingest.RateLimits) (*harness, []stri
 	h := setup(t, testkit.Engines()[0])
 	rc := testkit.RedisOpt(t).MakeRedisClient().(redis.UniversalClient)
 	t.Cleanup(func() { _ = rc.Close() })
-	client := asynq.NewClient(h.redis)
-	t.Cleanup(func() { _ = client.Close() })
 	prefix := testkit.RandomName("rl-") + ":"
 	var urls []string
 	for range n {
 		srv := httptest.NewServer(ingest.New(ingest.Deps{
-			Store: h.store, Queue: client, Queues: h.queues, Log: discardLog(),
+			Store: h.store, Log: discardLog(),
 			RateLimits: limits, RateLimitRedis: rc, RateLimitPrefix: prefix,
 		}))
 		t.Cleanup(srv.Close)

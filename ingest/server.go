@@ -16,19 +16,12 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
-	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/standinghq/standing/models"
-	"github.com/standinghq/standing/tasks"
 	"github.com/standinghq/standing/webhooks"
 )
-
-// Enqueuer puts a job on the queue; *asynq.Client is one.
-type Enqueuer interface {
-	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
-}
 
 // Pinger checks that a dependency answers.
 type Pinger interface {
@@ -37,9 +30,7 @@ type Pinger interface {
 
 // Deps are what the API needs.
 type Deps struct {
-	Store  *models.Store
-	Queue  Enqueuer
-	Queues tasks.Queues
+	Store *models.Store
 	// Redis is pinged by /readyz.
 	Redis Pinger
 	Log   *slog.Logger
@@ -69,8 +60,6 @@ type Deps struct {
 
 type server struct {
 	store      *models.Store
-	queue      Enqueuer
-	queues     tasks.Queues
 	redis      Pinger
 	log        *slog.Logger
 	adminToken string
@@ -83,7 +72,7 @@ type server struct {
 // New returns the HTTP handler of the API.
 func New(d Deps) http.Handler {
 	s := &server{
-		store: d.Store, queue: d.Queue, queues: d.Queues, redis: d.Redis,
+		store: d.Store, redis: d.Redis,
 		log: d.Log, adminToken: d.AdminToken, now: d.Now, guard: d.Guard, resolver: d.Resolver,
 	}
 	if s.resolver == nil {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/standinghq/standing/models"
 	"github.com/standinghq/standing/rules"
-	"github.com/standinghq/standing/tasks"
 	"github.com/standinghq/standing/webhooks"
 )
 
@@ -131,13 +130,10 @@ func (s *server) ingestSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	item, duplicate, err := s.store.IngestSessionEvent(r.Context(), appFrom(r).ID, in, tasks.TypeSessionApply)
+	item, _, err := s.store.IngestSessionEvent(r.Context(), appFrom(r).ID, in)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	if !duplicate || item.State == models.InboxPending {
-		s.enqueue(r.Context(), tasks.NewInboxTask(s.queues, item.TaskType, item.ID))
 	}
 	writeJSON(w, http.StatusAccepted, eventAccepted{EventID: item.ID})
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/standinghq/standing/models"
 	"github.com/standinghq/standing/rules"
-	"github.com/standinghq/standing/tasks"
 )
 
 // maxTransactionIDLen bounds a transaction_id.
@@ -84,7 +83,7 @@ func (s *server) submitTransaction(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	t, item, existing, err := s.store.SubmitTransaction(r.Context(), appFrom(r).ID, in, tasks.TypeTransactionEvaluate)
+	t, _, existing, err := s.store.SubmitTransaction(r.Context(), appFrom(r).ID, in)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -93,7 +92,6 @@ func (s *server) submitTransaction(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, t.Resource())
 		return
 	}
-	s.enqueue(r.Context(), tasks.NewInboxTask(s.queues, item.TaskType, item.ID))
 	writeJSON(w, http.StatusAccepted, transactionAccepted{UUID: t.ID, TransactionID: t.TransactionID, Status: t.Status})
 }
 

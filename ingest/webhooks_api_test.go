@@ -54,11 +54,11 @@ func setupDelivering(t *testing.T, engine testkit.Engine) *harness {
 	t.Cleanup(func() { _ = client.Close() })
 	inspector := asynq.NewInspector(redis)
 	enqueuer := workers.DeliveryEnqueuer{Queue: client, Inspector: inspector, Queues: queues, Timeout: 2 * time.Second, Retries: 3, Log: discardLog()}
-	store := engine.Open(t, models.WithDeliveryHook(enqueuer.Enqueue))
+	store := engine.Open(t, testkit.Dispatch(t, queues, enqueuer))
 	created, err := store.CreateApplication(context.Background(), "webhook test", "")
 	require.NoError(t, err)
 	guard := loopbackGuard()
-	srv := httptest.NewServer(ingest.New(ingest.Deps{Store: store, Queue: client, Queues: queues, Log: discardLog(), Guard: guard}))
+	srv := httptest.NewServer(ingest.New(ingest.Deps{Store: store, Log: discardLog(), Guard: guard}))
 	t.Cleanup(srv.Close)
 
 	deliverer := &workers.Deliverer{

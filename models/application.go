@@ -92,7 +92,7 @@ func (s *Store) CreateApplication(ctx context.Context, name, apiKey string) (New
 		CreatedAt:    now,
 		UpdatedAt:    now,
 	}
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		if err := tx.Create(&app).Error; err != nil {
 			return err
 		}
@@ -104,7 +104,7 @@ func (s *Store) CreateApplication(ctx context.Context, name, apiKey string) (New
 	return NewApplication{Application: app, APIKey: apiKey, IngestSecret: app.IngestSecret}, nil
 }
 
-func insertAPIKey(tx *gorm.DB, appID, key string, now time.Time) error {
+func insertAPIKey(tx *txn, appID, key string, now time.Time) error {
 	row := APIKey{
 		ID:            newID(),
 		ApplicationID: appID,
@@ -126,7 +126,7 @@ func (s *Store) AddAPIKey(ctx context.Context, appID, key string) error {
 	if len(key) < MinAPIKeyLength {
 		return fmt.Errorf("API key must be at least %d characters", MinAPIKeyLength)
 	}
-	return s.transaction(ctx, func(tx *gorm.DB) error {
+	return s.transaction(ctx, func(tx *txn) error {
 		var existing APIKey
 		err := tx.Where("hash = ?", HashAPIKey(key)).Take(&existing).Error
 		switch {

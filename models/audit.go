@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"gorm.io/gorm"
 )
 
 // Activity types of an entity's timeline.
@@ -89,12 +88,12 @@ func (s *Store) ListActivities(ctx context.Context, appID, entityID string, limi
 // change owes: audit records, timeline entries and outbox events numbered by the entity's
 // event sequence. save writes the entity's changed columns with the new sequence.
 type entityWriter struct {
-	tx  *gorm.DB
+	tx  *txn
 	e   *Entity
 	now time.Time
 }
 
-func (s *Store) entityWriter(tx *gorm.DB, e *Entity, now time.Time) *entityWriter {
+func (s *Store) entityWriter(tx *txn, e *Entity, now time.Time) *entityWriter {
 	e.UpdatedAt = now
 	return &entityWriter{tx: tx, e: e, now: now}
 }

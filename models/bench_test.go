@@ -25,7 +25,7 @@ func BenchmarkSessionEvent(b *testing.B) {
 	for b.Loop() {
 		in := ev("bench-user", fmt.Sprintf("s-%d", i/4), rules.SessionStatuses()[i%4], base+int64(i), decision)
 		i++
-		item, _, err := store.IngestSessionEvent(ctx, app.Application.ID, in, "session:apply")
+		item, _, err := store.IngestSessionEvent(ctx, app.Application.ID, in)
 		if err != nil {
 			b.Fatal(err)
 		}

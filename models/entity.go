@@ -260,7 +260,7 @@ type NewEntity struct {
 // (kind.data.updated, activity.created) in the same transaction.
 func (s *Store) CreateEntity(ctx context.Context, appID string, in NewEntity) (*Entity, error) {
 	var e *Entity
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		if err := s.lockVendorData(tx, appID, in.Kind, in.VendorData); err != nil {
 			return err
 		}
@@ -338,7 +338,7 @@ func (s *Store) GetEntity(ctx context.Context, appID, kind, vendorData string) (
 }
 
 // liveEntityForUpdate locks and returns the live entity with vendorData.
-func liveEntityForUpdate(tx *gorm.DB, appID, kind, vendorData string) (*Entity, error) {
+func liveEntityForUpdate(tx *txn, appID, kind, vendorData string) (*Entity, error) {
 	var e Entity
 	err := forUpdate(tx).
 		Where("application_id = ? AND kind = ? AND vendor_data = ? AND deleted_at IS NULL", appID, kind, vendorData).
@@ -410,7 +410,7 @@ type EntityPatch struct {
 // changes are written and announced; a patch that changes nothing writes nothing.
 func (s *Store) UpdateEntity(ctx context.Context, appID, kind, vendorData string, patch EntityPatch) (*Entity, error) {
 	var out *Entity
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		e, err := liveEntityForUpdate(tx, appID, kind, vendorData)
 		if err != nil {
 			return err
@@ -486,7 +486,7 @@ func (s *Store) DeleteEntities(ctx context.Context, appID, kind string, vendorDa
 // in one transaction.
 func (s *Store) deleteBatch(ctx context.Context, appID, kind string, names []string, limit int) (int, error) {
 	n := 0
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		q := forUpdate(tx).Where("application_id = ? AND kind = ? AND deleted_at IS NULL", appID, kind)
 		if names != nil {
 			q = q.Where("vendor_data IN ?", names)

@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/standinghq/standing/rules"
+	"github.com/standinghq/standing/tasks"
 )
 
 // Inbox states.
@@ -92,7 +93,7 @@ func newInboxItem(appID, taskType string, payload any, now time.Time) (*InboxIte
 var ErrUnknownJob error = &Error{Kind: NotFound, Msg: "no such inbox item"}
 
 // lockInboxItem locks an inbox item for the rest of the transaction.
-func lockInboxItem(tx *gorm.DB, id string) (*InboxItem, error) {
+func lockInboxItem(tx *txn, id string) (*InboxItem, error) {
 	if !validUUID(id) {
 		return nil, fmt.Errorf("%q: %w", id, ErrUnknownJob)
 	}
@@ -108,7 +109,7 @@ func lockInboxItem(tx *gorm.DB, id string) (*InboxItem, error) {
 }
 
 // finishInboxItem marks a locked item applied, or failed with a reason.
-func finishInboxItem(tx *gorm.DB, item *InboxItem, now time.Time, failure string) error {
+func finishInboxItem(tx *txn, item *InboxItem, now time.Time, failure string) error {
 	item.State = InboxApplied
 	if failure != "" {
 		item.State = InboxFailed
@@ -143,7 +144,7 @@ func (s *Store) RecordInboxFailure(ctx context.Context, id string, cause error) 
 // an item is offered again only after another olderThan.
 func (s *Store) ClaimStaleInbox(ctx context.Context, olderThan time.Duration, limit int) ([]InboxItem, error) {
 	var items []InboxItem
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		now := s.Now()
 		err := tx.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"}).
 			Where("state = ? AND enqueued_at <= ?", InboxPending, now.Add(-olderThan)).
@@ -172,10 +173,10 @@ type StatusRequest struct {
 }
 
 // RequestStatusChange stores a status change of the live entity with vendorData in the
-// inbox, to be applied by a worker through a job of taskType, and returns the item.
-func (s *Store) RequestStatusChange(ctx context.Context, appID, kind, vendorData, taskType string, req StatusRequest) (*InboxItem, error) {
+// inbox, to be applied by a worker through a status:apply job, and returns the item.
+func (s *Store) RequestStatusChange(ctx context.Context, appID, kind, vendorData string, req StatusRequest) (*InboxItem, error) {
 	var item *InboxItem
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		var e Entity
 		err := tx.Select("id").
 			Where("application_id = ? AND kind = ? AND vendor_data = ? AND deleted_at IS NULL", appID, kind, vendorData).
@@ -184,11 +185,11 @@ func (s *Store) RequestStatusChange(ctx context.Context, appID, kind, vendorData
 			return notFound(err, kind)
 		}
 		req.EntityID = e.ID
-		item, err = newInboxItem(appID, taskType, req, s.Now())
+		item, err = newInboxItem(appID, tasks.TypeStatusApply, req, tx.Now())
 		if err != nil {
 			return err
 		}
-		return tx.Create(item).Error
+		return tx.addInbox(item)
 	})
 	return item, err
 }
@@ -219,7 +220,7 @@ const (
 // lower the status is recorded as unchanged. Applying an item again changes nothing.
 func (s *Store) ApplyStatusChange(ctx context.Context, id string) (StatusOutcome, error) {
 	var outcome StatusOutcome
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		item, err := lockInboxItem(tx, id)
 		if err != nil {
 			return err

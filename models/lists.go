@@ -9,6 +9,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/standinghq/standing/rules"
+	"github.com/standinghq/standing/tasks"
 )
 
 // List is a blocklist, watchlist or allowlist of entries of one type. Each application
@@ -70,7 +71,7 @@ func systemListName(listType, entryType string) string {
 }
 
 // ensureSystemLists creates the application's system blocklists that do not exist yet.
-func ensureSystemLists(tx *gorm.DB, appID string, now time.Time) error {
+func ensureSystemLists(tx *txn, appID string, now time.Time) error {
 	var have []string
 	if err := tx.Model(&List{}).Where("application_id = ? AND system", appID).Pluck("entry_type", &have).Error; err != nil {
 		return err
@@ -94,7 +95,7 @@ func ensureSystemLists(tx *gorm.DB, appID string, now time.Time) error {
 
 // systemBlocklist returns the application's system blocklist of entryType, creating the
 // system lists when they are missing.
-func systemBlocklist(tx *gorm.DB, appID, entryType string, now time.Time) (*List, error) {
+func systemBlocklist(tx *txn, appID, entryType string, now time.Time) (*List, error) {
 	var l List
 	err := tx.Where("application_id = ? AND system AND entry_type = ?", appID, entryType).Take(&l).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -107,7 +108,7 @@ func systemBlocklist(tx *gorm.DB, appID, entryType string, now time.Time) (*List
 }
 
 // addToSystemBlocklist puts a blocked entity's vendor_data on its kind's system blocklist.
-func addToSystemBlocklist(tx *gorm.DB, e *Entity, now time.Time) error {
+func addToSystemBlocklist(tx *txn, e *Entity, now time.Time) error {
 	l, err := systemBlocklist(tx, e.ApplicationID, e.Kind, now)
 	if err != nil {
 		return err
@@ -120,7 +121,7 @@ func addToSystemBlocklist(tx *gorm.DB, e *Entity, now time.Time) error {
 
 // removeFromSystemBlocklist takes an entity that leaves BLOCKED off its kind's system
 // blocklist.
-func removeFromSystemBlocklist(tx *gorm.DB, e *Entity) error {
+func removeFromSystemBlocklist(tx *txn, e *Entity) error {
 	return tx.Where("application_id = ? AND entry_type = ? AND value = ? AND list_id IN (?)",
 		e.ApplicationID, e.Kind, e.VendorData,
 		tx.Model(&List{}).Select("id").Where("application_id = ? AND system", e.ApplicationID),
@@ -129,7 +130,7 @@ func removeFromSystemBlocklist(tx *gorm.DB, e *Entity) error {
 
 // listStatusFor returns the status lists put a new entity in: BLOCKED when its
 // vendor_data is on a blocklist of its kind, FLAGGED when on a watchlist, "" otherwise.
-func listStatusFor(tx *gorm.DB, appID, kind, vendorData string) (status, reason, rule string, err error) {
+func listStatusFor(tx *txn, appID, kind, vendorData string) (status, reason, rule string, err error) {
 	var types []string
 	err = tx.Model(&ListEntry{}).Distinct("list_type").
 		Where("application_id = ? AND entry_type = ? AND value = ?", appID, kind, vendorData).
@@ -150,7 +151,7 @@ func listStatusFor(tx *gorm.DB, appID, kind, vendorData string) (status, reason,
 
 // blocklistMatches returns the entry types of the facts found on the application's
 // blocklists (face, document, email, phone).
-func blocklistMatches(tx *gorm.DB, appID string, facts rules.DecisionFacts) ([]string, error) {
+func blocklistMatches(tx *txn, appID string, facts rules.DecisionFacts) ([]string, error) {
 	candidates := map[string]string{
 		rules.EntryFace: facts.FaceID, rules.EntryDocument: facts.DocumentNumber,
 		rules.EntryEmail: facts.Email, rules.EntryPhone: facts.Phone,
@@ -184,7 +185,7 @@ func (s *Store) CreateList(ctx context.Context, appID, name, listType, entryType
 	now := s.Now()
 	l := &List{ID: newID(), ApplicationID: appID, Name: name, ListType: listType, EntryType: entryType,
 		CreatedAt: now, UpdatedAt: now}
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		if err := ensureSystemLists(tx, appID, now); err != nil {
 			return err
 		}
@@ -208,7 +209,7 @@ type ListFilter struct {
 // Lists returns one page of the application's lists (system lists first, then by name)
 // with their entry counts, and the number of lists matching.
 func (s *Store) Lists(ctx context.Context, appID string, f ListFilter) ([]ListResource, int64, error) {
-	if err := s.transaction(ctx, func(tx *gorm.DB) error { return ensureSystemLists(tx, appID, s.Now()) }); err != nil {
+	if err := s.transaction(ctx, func(tx *txn) error { return ensureSystemLists(tx, appID, s.Now()) }); err != nil {
 		return nil, 0, err
 	}
 	q := s.db.WithContext(ctx).Model(&List{}).Where("application_id = ?", appID)
@@ -261,14 +262,14 @@ func (s *Store) GetList(ctx context.Context, appID, id string) (ListResource, er
 // AddListEntry adds value (normalised for the list's entry type) to a list. When the
 // entry names a live entity (user and business entries on a blocklist or watchlist), a
 // status change (BLOCKED or FLAGGED, automatic) is stored in the inbox in the same
-// transaction and returned, for the caller to enqueue with a job of taskType.
-func (s *Store) AddListEntry(ctx context.Context, appID, listID, value, note, taskType string) (*ListEntry, *InboxItem, error) {
+// transaction and returned; its status:apply job is enqueued after commit.
+func (s *Store) AddListEntry(ctx context.Context, appID, listID, value, note string) (*ListEntry, *InboxItem, error) {
 	if !validUUID(listID) {
 		return nil, nil, errNotFound("list")
 	}
 	var entry *ListEntry
 	var item *InboxItem
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		var l List
 		if err := tx.Where("application_id = ? AND id = ?", appID, listID).Take(&l).Error; err != nil {
 			return notFound(err, "list")
@@ -305,14 +306,14 @@ func (s *Store) AddListEntry(ctx context.Context, appID, listID, value, note, ta
 		if err != nil {
 			return err
 		}
-		item, err = newInboxItem(appID, taskType, StatusRequest{
+		item, err = newInboxItem(appID, tasks.TypeStatusApply, StatusRequest{
 			EntityID: e.ID, Status: status, Reason: reason, Actor: "system", Automatic: true,
 			Rule: "list:" + l.ListType + ":" + l.EntryType,
 		}, now)
 		if err != nil {
 			return err
 		}
-		return tx.Create(item).Error
+		return tx.addInbox(item)
 	})
 	if err != nil {
 		return nil, nil, err

@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"time"
 
-	"gorm.io/gorm"
 )
 
 // Webhook event types (SPEC section 5).
@@ -54,7 +53,7 @@ func (OutboxEvent) TableName() string { return "outbox_events" }
 // insertEvent writes an event whose body is fields plus the envelope (event_id,
 // webhook_type, application_id, created_at, timestamp, sequence). The envelope wins over
 // a field of the same name.
-func insertEvent(tx *gorm.DB, appID string, entityID *string, typ string, seq int64, at time.Time, fields map[string]any) (*OutboxEvent, error) {
+func insertEvent(tx *txn, appID string, entityID *string, typ string, seq int64, at time.Time, fields map[string]any) (*OutboxEvent, error) {
 	ev := &OutboxEvent{
 		ID:            newID(),
 		ApplicationID: appID,

@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/standinghq/standing/rules"
+	"github.com/standinghq/standing/tasks"
 )
 
 // Session is one verification run of an entity, with its current status: the status of
@@ -67,31 +68,46 @@ func (in SessionEventInput) dedupKey() string {
 	return fmt.Sprintf("%s|%s|%d", in.SessionID, in.Status, in.Timestamp)
 }
 
-// IngestSessionEvent stores a session event in the inbox, to be applied by a job of
-// taskType, and returns the item. The same event again returns the stored item and
-// duplicate true, and stores nothing.
-func (s *Store) IngestSessionEvent(ctx context.Context, appID string, in SessionEventInput, taskType string) (*InboxItem, bool, error) {
-	item, err := newInboxItem(appID, taskType, in, s.Now())
-	if err != nil {
-		return nil, false, err
-	}
+// IngestSessionEvent stores a session event in the inbox, to be applied by a
+// session:apply job, and returns the item. The same event again returns the stored item
+// and duplicate true, and stores nothing (its job is enqueued again while it is pending).
+func (s *Store) IngestSessionEvent(ctx context.Context, appID string, in SessionEventInput) (*InboxItem, bool, error) {
 	key := in.dedupKey()
-	item.DedupKey = &key
-	err = s.db.WithContext(ctx).Create(item).Error
-	if err == nil {
-		return item, false, nil
-	}
-	if !errors.Is(err, gorm.ErrDuplicatedKey) {
-		return nil, false, err
-	}
-	var existing InboxItem
-	err = s.db.WithContext(ctx).
-		Where("application_id = ? AND task_type = ? AND dedup_key = ?", appID, taskType, key).
-		Take(&existing).Error
+	var item *InboxItem
+	duplicate := false
+	err := s.transaction(ctx, func(tx *txn) error {
+		var err error
+		item, err = newInboxItem(appID, tasks.TypeSessionApply, in, tx.Now())
+		if err != nil {
+			return err
+		}
+		item.DedupKey = &key
+		res := tx.Clauses(clause.OnConflict{
+			Columns:     []clause.Column{{Name: "application_id"}, {Name: "task_type"}, {Name: "dedup_key"}},
+			TargetWhere: clause.Where{Exprs: []clause.Expression{clause.Expr{SQL: "dedup_key IS NOT NULL"}}},
+			DoNothing:   true,
+		}).Create(item)
+		if res.Error != nil {
+			return fmt.Errorf("store session event: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			duplicate = true
+			item = &InboxItem{}
+			err := tx.Where("application_id = ? AND task_type = ? AND dedup_key = ?", appID, tasks.TypeSessionApply, key).
+				Take(item).Error
+			if err != nil {
+				return fmt.Errorf("read the stored event: %w", err)
+			}
+		}
+		if item.State == InboxPending {
+			tx.enqueue(item)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, false, err
 	}
-	return &existing, true, nil
+	return item, duplicate, nil
 }
 
 // SessionOutcome says what applying a session event did.
@@ -117,7 +133,7 @@ const (
 // time, applies auto-block, and writes the outbox events of everything that changed.
 func (s *Store) ApplySessionEvent(ctx context.Context, id string) (SessionOutcome, error) {
 	var outcome SessionOutcome
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		item, err := lockInboxItem(tx, id)
 		if err != nil {
 			return err
@@ -155,7 +171,7 @@ func (s *Store) ApplySessionEvent(ctx context.Context, id string) (SessionOutcom
 // lockOrCreateEntity locks the live entity with vendorData, creating it (ACTIVE, or as
 // its lists say) when there is none. Concurrent creators of one vendor_data agree on one
 // row: the insert does nothing when another transaction created it first.
-func (s *Store) lockOrCreateEntity(tx *gorm.DB, appID, kind, vendorData string, since time.Time) (*Entity, bool, error) {
+func (s *Store) lockOrCreateEntity(tx *txn, appID, kind, vendorData string, since time.Time) (*Entity, bool, error) {
 	existing, err := liveEntityForUpdate(tx, appID, kind, vendorData)
 	if !errors.Is(err, ErrNotFound) {
 		return existing, false, err
@@ -192,7 +208,7 @@ func (s *Store) lockOrCreateEntity(tx *gorm.DB, appID, kind, vendorData string, 
 // sessionApply is one session event being applied.
 type sessionApply struct {
 	s       *Store
-	tx      *gorm.DB
+	tx      *txn
 	app     *Application
 	in      SessionEventInput
 	facts   rules.DecisionFacts
@@ -355,7 +371,7 @@ func (a *sessionApply) recount(e *Entity) error {
 	return recountSessions(a.tx, e)
 }
 
-func recountSessions(tx *gorm.DB, e *Entity) error {
+func recountSessions(tx *txn, e *Entity) error {
 	var c struct {
 		Total, Approved, Declined, InReview int
 	}
@@ -479,7 +495,7 @@ func scrubDecision(decision map[string]any) (map[string]any, string) {
 }
 
 // eraseFaceIDs erases the face biometric ids of the sessions of deleted entities.
-func eraseFaceIDs(tx *gorm.DB, entities []Entity) error {
+func eraseFaceIDs(tx *txn, entities []Entity) error {
 	ids := make([]string, len(entities))
 	for i := range entities {
 		ids[i] = entities[i].ID
@@ -498,7 +514,7 @@ type NewSession struct {
 func (s *Store) CreateSession(ctx context.Context, appID string, in NewSession) (*Session, *Entity, error) {
 	var sess *Session
 	var entity *Entity
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		var app Application
 		if err := tx.Where("id = ?", appID).Take(&app).Error; err != nil {
 			return notFound(err, "application")

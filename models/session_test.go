@@ -41,7 +41,7 @@ func apply(t *testing.T, b bundle, events ...models.SessionEventInput) []string 
 	ctx := context.Background()
 	var ids []string
 	for _, in := range events {
-		item, _, err := b.store.IngestSessionEvent(ctx, b.app.ID, in, "session:apply")
+		item, _, err := b.store.IngestSessionEvent(ctx, b.app.ID, in)
 		require.NoError(t, err)
 		_, err = b.store.ApplySessionEvent(ctx, item.ID)
 		require.NoError(t, err)
@@ -61,10 +61,10 @@ func TestSessionEventAutoCreatesAndFillsTheEntity(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, b bundle) {
 		ctx := context.Background()
 		in := ev("u-1", "s-1", rules.SessionApproved, base, idv("Approved", "Ana Ruiz"))
-		item, dup, err := b.store.IngestSessionEvent(ctx, b.app.ID, in, "session:apply")
+		item, dup, err := b.store.IngestSessionEvent(ctx, b.app.ID, in)
 		require.NoError(t, err)
 		require.False(t, dup)
-		again, dup, err := b.store.IngestSessionEvent(ctx, b.app.ID, in, "session:apply")
+		again, dup, err := b.store.IngestSessionEvent(ctx, b.app.ID, in)
 		require.NoError(t, err)
 		require.True(t, dup, "the same (session_id, status, timestamp) is one event")
 		require.Equal(t, item.ID, again.ID)
@@ -307,11 +307,11 @@ func TestBlocklistMatchesDeclineAndBlock(t *testing.T) {
 		ctx := context.Background()
 		faces, err := b.store.CreateList(ctx, b.app.ID, "known fraud faces", "blocklist", "face")
 		require.NoError(t, err)
-		_, _, err = b.store.AddListEntry(ctx, b.app.ID, faces.ID, "FACE-Mallory", "", "status:apply")
+		_, _, err = b.store.AddListEntry(ctx, b.app.ID, faces.ID, "FACE-Mallory", "")
 		require.NoError(t, err)
 		emails, err := b.store.CreateList(ctx, b.app.ID, "emails", "blocklist", "email")
 		require.NoError(t, err)
-		_, _, err = b.store.AddListEntry(ctx, b.app.ID, emails.ID, "bad@example.com", "", "status:apply")
+		_, _, err = b.store.AddListEntry(ctx, b.app.ID, emails.ID, "bad@example.com", "")
 		require.NoError(t, err)
 
 		apply(t, b, ev("mallory", "s-m", rules.SessionApproved, base, idv("Approved", "Mallory")))
@@ -349,7 +349,7 @@ func TestListsDriveEntityStatusAndNeverLowerIt(t *testing.T) {
 		block, err := b.store.CreateList(ctx, b.app.ID, "block", "blocklist", "user")
 		require.NoError(t, err)
 
-		_, item, err := b.store.AddListEntry(ctx, b.app.ID, watch.ID, "watched", "", "status:apply")
+		_, item, err := b.store.AddListEntry(ctx, b.app.ID, watch.ID, "watched", "")
 		require.NoError(t, err)
 		require.NotNil(t, item, "a watchlist entry for a live user flags it through a status job")
 		_, err = b.store.ApplyStatusChange(ctx, item.ID)
@@ -358,27 +358,27 @@ func TestListsDriveEntityStatusAndNeverLowerIt(t *testing.T) {
 		require.Equal(t, models.StatusFlagged, e.Status)
 		require.Equal(t, rules.ReasonWatchlist, *e.StatusReason)
 
-		_, item, err = b.store.AddListEntry(ctx, b.app.ID, block.ID, "blocked", "", "status:apply")
+		_, item, err = b.store.AddListEntry(ctx, b.app.ID, block.ID, "blocked", "")
 		require.NoError(t, err)
 		_, err = b.store.ApplyStatusChange(ctx, item.ID)
 		require.NoError(t, err)
 		require.Equal(t, models.StatusBlocked, entity(t, b, "blocked").Status)
 
-		_, item, err = b.store.AddListEntry(ctx, b.app.ID, watch.ID, "blocked", "", "status:apply")
+		_, item, err = b.store.AddListEntry(ctx, b.app.ID, watch.ID, "blocked", "")
 		require.NoError(t, err)
 		outcome, err := b.store.ApplyStatusChange(ctx, item.ID)
 		require.NoError(t, err)
 		require.Equal(t, models.StatusUnchanged, outcome)
 		require.Equal(t, models.StatusBlocked, entity(t, b, "blocked").Status, "a watchlist never turns BLOCKED into FLAGGED")
 
-		_, item, err = b.store.AddListEntry(ctx, b.app.ID, block.ID, "not-yet", "", "status:apply")
+		_, item, err = b.store.AddListEntry(ctx, b.app.ID, block.ID, "not-yet", "")
 		require.NoError(t, err)
 		require.Nil(t, item, "no entity yet: nothing to apply")
 		created, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "not-yet"})
 		require.NoError(t, err)
 		require.Equal(t, models.StatusBlocked, created.Status, "an entity created later starts as its lists say")
 		apply(t, b, ev("auto-watched", "s-aw", rules.SessionApproved, base, nil))
-		_, _, err = b.store.AddListEntry(ctx, b.app.ID, watch.ID, "auto-later", "", "status:apply")
+		_, _, err = b.store.AddListEntry(ctx, b.app.ID, watch.ID, "auto-later", "")
 		require.NoError(t, err)
 		apply(t, b, ev("auto-later", "s-al", rules.SessionApproved, base, nil))
 		auto := entity(t, b, "auto-later")
@@ -399,7 +399,7 @@ func TestManualBlockKeepsTheSystemBlocklistInStep(t *testing.T) {
 			return int(lists[0].EntryCount)
 		}
 		change := func(status string) {
-			item, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindBusiness, "acme", "status:apply", models.StatusRequest{Status: status, Actor: "ops"})
+			item, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindBusiness, "acme", models.StatusRequest{Status: status, Actor: "ops"})
 			require.NoError(t, err)
 			_, err = b.store.ApplyStatusChange(ctx, item.ID)
 			require.NoError(t, err)
@@ -498,7 +498,7 @@ func TestABlocklistEntryAndACreationAtOnceNeverMissEachOther(t *testing.T) {
 		for i := range n {
 			vd := fmt.Sprintf("race-%d", i)
 			wg.Go(func() {
-				_, item, err := b.store.AddListEntry(ctx, b.app.ID, block.ID, vd, "", "status:apply")
+				_, item, err := b.store.AddListEntry(ctx, b.app.ID, block.ID, vd, "")
 				items[i] = item
 				errs <- err
 			})
@@ -509,7 +509,7 @@ func TestABlocklistEntryAndACreationAtOnceNeverMissEachOther(t *testing.T) {
 					return
 				}
 				in := ev(vd, "s-"+vd, rules.SessionInProgress, base, nil)
-				item, _, err := b.store.IngestSessionEvent(ctx, b.app.ID, in, "session:apply")
+				item, _, err := b.store.IngestSessionEvent(ctx, b.app.ID, in)
 				if err == nil {
 					_, err = b.store.ApplySessionEvent(ctx, item.ID)
 				}

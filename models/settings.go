@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
 )
 
 // Settings are an application's lifecycle and rule settings (SPEC section 7). The zero
@@ -284,7 +283,7 @@ func describeType(goType string) string {
 func (s *Store) UpdateSettings(ctx context.Context, appID string, patch map[string]any) (Settings, map[string]string, error) {
 	var out Settings
 	var problems map[string]string
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		var app Application
 		if err := forUpdate(tx).Where("id = ?", appID).Take(&app).Error; err != nil {
 			return notFound(err, "application")

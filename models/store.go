@@ -5,7 +5,6 @@ package models
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -44,8 +43,8 @@ type Store struct {
 	db      *gorm.DB
 	dialect Dialect
 	now     func() time.Time
-	// onDeliveries is told, after each commit, of the deliveries the commit made due.
-	onDeliveries func([]DeliveryRef)
+	// afterCommit is told, after each commit, of the work the commit made due.
+	afterCommit AfterCommit
 }
 
 // Option configures a Store.
@@ -235,24 +234,13 @@ func validUUID(s string) bool {
 	return err == nil
 }
 
-// transaction runs fn in one database transaction. Once it commits, the deliveries it
-// made due are handed to the delivery hook.
-func (s *Store) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	c := &collector{}
-	err := s.db.WithContext(context.WithValue(ctx, collectorKey{}, c)).Transaction(fn, &sql.TxOptions{})
-	if err == nil && len(c.refs) > 0 && s.onDeliveries != nil {
-		s.onDeliveries(c.refs)
-	}
-	return err
-}
-
 // forUpdate locks the selected rows until the transaction ends (PostgreSQL; on SQLite the
 // single connection already makes the transaction the only writer). The lock is FOR NO
 // KEY UPDATE: it excludes every other writer of the row, but not the key-share locks that
 // inserting a row referencing it takes, so that two transactions that each insert a
 // child row and then lock the parent cannot deadlock (measured: concurrent delivery
 // attempts to one destination did, with FOR UPDATE).
-func forUpdate(tx *gorm.DB) *gorm.DB {
+func forUpdate(tx *txn) *gorm.DB {
 	return tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE"})
 }
 
@@ -260,7 +248,7 @@ func forUpdate(tx *gorm.DB) *gorm.DB {
 // kind in one application, whether or not an entity has it yet: creating an entity and
 // adding that vendor_data to a list take it, so that neither misses the other (PostgreSQL
 // advisory lock; SQLite has one writer anyway).
-func (s *Store) lockVendorData(tx *gorm.DB, appID, kind, vendorData string) error {
+func (s *Store) lockVendorData(tx *txn, appID, kind, vendorData string) error {
 	if s.dialect != Postgres {
 		return nil
 	}

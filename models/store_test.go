@@ -306,10 +306,10 @@ func TestApplyStatusChangeOnce(t *testing.T) {
 		e, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "u-1"})
 		require.NoError(t, err)
 
-		_, err = b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "nobody", "status:apply", models.StatusRequest{Status: models.StatusBlocked})
+		_, err = b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "nobody", models.StatusRequest{Status: models.StatusBlocked})
 		require.ErrorIs(t, err, models.ErrNotFound)
 
-		item, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u-1", "status:apply",
+		item, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u-1",
 			models.StatusRequest{Status: models.StatusBlocked, Reason: "chargebacks", Actor: "analyst-7"})
 		require.NoError(t, err)
 		require.Equal(t, models.InboxPending, item.State)
@@ -350,7 +350,7 @@ func TestApplyStatusChangeOnce(t *testing.T) {
 		require.NotNil(t, job.AppliedAt)
 
 		// The same status again is recorded as applied without a transition.
-		again, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u-1", "status:apply", models.StatusRequest{Status: models.StatusBlocked})
+		again, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u-1", models.StatusRequest{Status: models.StatusBlocked})
 		require.NoError(t, err)
 		outcome, err = b.store.ApplyStatusChange(ctx, again.ID)
 		require.NoError(t, err)
@@ -359,7 +359,7 @@ func TestApplyStatusChangeOnce(t *testing.T) {
 		require.Len(t, evs, 4)
 
 		// A change whose entity was deleted meanwhile fails for good, with a reason.
-		late, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u-1", "status:apply", models.StatusRequest{Status: models.StatusActive})
+		late, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u-1", models.StatusRequest{Status: models.StatusActive})
 		require.NoError(t, err)
 		_, err = b.store.DeleteEntities(ctx, b.app.ID, models.KindUser, []string{"u-1"}, false)
 		require.NoError(t, err)
@@ -385,7 +385,7 @@ func TestConcurrentStatusChangesSerialiseOnTheEntity(t *testing.T) {
 		const n = 30
 		ids := make([]string, n)
 		for i := range n {
-			item, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u-1", "status:apply",
+			item, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u-1",
 				models.StatusRequest{Status: statuses[i%3]})
 			require.NoError(t, err)
 			ids[i] = item.ID
@@ -437,7 +437,7 @@ func TestClaimStaleInbox(t *testing.T) {
 			require.NoError(t, err)
 			_, err = s.CreateEntity(ctx, app.Application.ID, models.NewEntity{Kind: models.KindUser, VendorData: "u"})
 			require.NoError(t, err)
-			item, err := s.RequestStatusChange(ctx, app.Application.ID, models.KindUser, "u", "status:apply", models.StatusRequest{Status: models.StatusFlagged})
+			item, err := s.RequestStatusChange(ctx, app.Application.ID, models.KindUser, "u", models.StatusRequest{Status: models.StatusFlagged})
 			require.NoError(t, err)
 
 			claimed, err := s.ClaimStaleInbox(ctx, 30*time.Second, 10)
@@ -490,7 +490,7 @@ func TestTheLastStatusRequestWinsWhateverTheApplyOrder(t *testing.T) {
 		require.NoError(t, err)
 		var ids []string
 		for _, st := range []string{models.StatusBlocked, models.StatusFlagged, models.StatusActive} {
-			item, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u", "status:apply", models.StatusRequest{Status: st})
+			item, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u", models.StatusRequest{Status: st})
 			require.NoError(t, err)
 			ids = append(ids, item.ID)
 		}

@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/standinghq/standing/rules"
+	"github.com/standinghq/standing/tasks"
 )
 
 // Transaction is a payment or other event of a subject entity, with an optional
@@ -116,14 +117,14 @@ type transactionPayload struct {
 }
 
 // SubmitTransaction stores a transaction (PENDING) and, in the same database
-// transaction, the inbox item of its evaluation by a job of taskType. A transaction_id
+// transaction, the inbox item of its evaluation by a transaction:evaluate job. A transaction_id
 // already stored returns the stored transaction and existing true, and stores nothing. A
 // currency without a rate in fx_rates is rules.ErrUnknownCurrency.
-func (s *Store) SubmitTransaction(ctx context.Context, appID string, in NewTransaction, taskType string) (*Transaction, *InboxItem, bool, error) {
+func (s *Store) SubmitTransaction(ctx context.Context, appID string, in NewTransaction) (*Transaction, *InboxItem, bool, error) {
 	var t *Transaction
 	var item *InboxItem
 	existing := false
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		var prior Transaction
 		err := tx.Where("application_id = ? AND transaction_id = ?", appID, in.TransactionID).Take(&prior).Error
 		if err == nil {
@@ -169,11 +170,11 @@ func (s *Store) SubmitTransaction(ctx context.Context, appID string, in NewTrans
 			t, existing = &prior, true
 			return nil
 		}
-		item, err = newInboxItem(appID, taskType, transactionPayload{TransactionUUID: t.ID}, now)
+		item, err = newInboxItem(appID, tasks.TypeTransactionEvaluate, transactionPayload{TransactionUUID: t.ID}, now)
 		if err != nil {
 			return err
 		}
-		return tx.Create(item).Error
+		return tx.addInbox(item)
 	})
 	if err != nil {
 		return nil, nil, false, err
@@ -202,7 +203,7 @@ const (
 // writes transaction.created with the outcome.
 func (s *Store) EvaluateTransaction(ctx context.Context, id string) (TxOutcome, error) {
 	var outcome TxOutcome
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		item, err := lockInboxItem(tx, id)
 		if err != nil {
 			return err
@@ -289,7 +290,7 @@ func statusReason(e *Entity) string {
 
 // lockParties locks (creating when unknown) the subject and the counterparty, in the
 // order of (kind, vendor_data), and returns them and the ones it created.
-func (s *Store) lockParties(tx *gorm.DB, t *Transaction) (subject, counterparty *Entity, created []*Entity, err error) {
+func (s *Store) lockParties(tx *txn, t *Transaction) (subject, counterparty *Entity, created []*Entity, err error) {
 	parties := []Party{{Kind: t.SubjectKind, VendorData: t.SubjectVendorData}}
 	if t.CounterpartyVendorData != nil {
 		parties = append(parties, Party{Kind: *t.CounterpartyKind, VendorData: *t.CounterpartyVendorData})
@@ -322,7 +323,7 @@ func (s *Store) lockParties(tx *gorm.DB, t *Transaction) (subject, counterparty 
 
 // txFacts gathers what the rules need: the windows (indexed range queries over the
 // subject's transactions) and the parties' standing.
-func (s *Store) txFacts(tx *gorm.DB, app *Application, t *Transaction, subject, counterparty *Entity) (rules.TxFacts, error) {
+func (s *Store) txFacts(tx *txn, app *Application, t *Transaction, subject, counterparty *Entity) (rules.TxFacts, error) {
 	f := rules.TxFacts{Amount: rules.FromMicros(t.AmountDefaultMicros), SubjectStatus: subject.Status}
 	velocity, _ := time.ParseDuration(app.Settings.Rules.Velocity.Window)
 	volume, _ := time.ParseDuration(app.Settings.Rules.Volume.Window)
@@ -412,7 +413,7 @@ func (s *Store) ReviewTransaction(ctx context.Context, appID, uuid, status, acto
 		return nil, errNotFound("transaction")
 	}
 	var t Transaction
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		if err := tx.Where("id = ? AND application_id = ?", uuid, appID).Take(&t).Error; err != nil {
 			return notFound(err, "transaction")
 		}

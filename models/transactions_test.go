@@ -27,7 +27,7 @@ func newTx(id, vd, amount, currency string, at time.Time) models.NewTransaction 
 func submitAndEvaluate(t *testing.T, b bundle, in models.NewTransaction) *models.Transaction {
 	t.Helper()
 	ctx := context.Background()
-	submitted, item, existing, err := b.store.SubmitTransaction(ctx, b.app.ID, in, "transaction:evaluate")
+	submitted, item, existing, err := b.store.SubmitTransaction(ctx, b.app.ID, in)
 	require.NoError(t, err)
 	require.False(t, existing)
 	outcome, err := b.store.EvaluateTransaction(ctx, item.ID)
@@ -52,7 +52,7 @@ func matched(tx *models.Transaction) []string {
 func TestSubmitTransactionIsIdempotentAndValidatesCurrency(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, b bundle) {
 		ctx := context.Background()
-		first, item, existing, err := b.store.SubmitTransaction(ctx, b.app.ID, newTx("t-1", "u", "1500.00", "EUR", txBase), "transaction:evaluate")
+		first, item, existing, err := b.store.SubmitTransaction(ctx, b.app.ID, newTx("t-1", "u", "1500.00", "EUR", txBase))
 		require.NoError(t, err)
 		require.False(t, existing)
 		require.NotNil(t, item)
@@ -61,14 +61,14 @@ func TestSubmitTransactionIsIdempotentAndValidatesCurrency(t *testing.T) {
 		require.Equal(t, "1620", first.Resource().AmountDefault, "1500 EUR at 1.08")
 		require.Equal(t, "USD", first.DefaultCurrency)
 
-		again, item2, existing, err := b.store.SubmitTransaction(ctx, b.app.ID, newTx("t-1", "other", "9", "USD", txBase), "transaction:evaluate")
+		again, item2, existing, err := b.store.SubmitTransaction(ctx, b.app.ID, newTx("t-1", "other", "9", "USD", txBase))
 		require.NoError(t, err)
 		require.True(t, existing, "the same transaction_id is the same transaction")
 		require.Nil(t, item2)
 		require.Equal(t, first.ID, again.ID)
 		require.Equal(t, "u", again.SubjectVendorData)
 
-		_, _, _, err = b.store.SubmitTransaction(ctx, b.app.ID, newTx("t-2", "u", "5", "JPY", txBase), "transaction:evaluate")
+		_, _, _, err = b.store.SubmitTransaction(ctx, b.app.ID, newTx("t-2", "u", "5", "JPY", txBase))
 		require.ErrorIs(t, err, rules.ErrUnknownCurrency)
 		_, total, err := b.store.ListTransactions(ctx, b.app.ID, models.TransactionFilter{Limit: 50})
 		require.NoError(t, err)
@@ -184,7 +184,7 @@ func TestBlockedPartiesDecline(t *testing.T) {
 
 		watch, err := b.store.CreateList(ctx, b.app.ID, "watched businesses", "watchlist", "business")
 		require.NoError(t, err)
-		_, _, err = b.store.AddListEntry(ctx, b.app.ID, watch.ID, "biz-watch", "", "status:apply")
+		_, _, err = b.store.AddListEntry(ctx, b.app.ID, watch.ID, "biz-watch", "")
 		require.NoError(t, err)
 		in = newTx("t-3", "other", "1", "USD", txBase)
 		in.Counterparty = &models.Party{Kind: models.KindBusiness, VendorData: "biz-watch"}
@@ -205,7 +205,7 @@ func TestConcurrentTransactionsForOneSubject(t *testing.T) {
 		for i := range n {
 			in := newTx(fmt.Sprintf("c-%02d", i), "busy", "100", "USD", txBase.Add(time.Duration(i)*time.Minute))
 			in.Counterparty = &models.Party{Kind: models.KindUser, VendorData: fmt.Sprintf("peer-%d", i%3)}
-			_, item, _, err := b.store.SubmitTransaction(ctx, b.app.ID, in, "transaction:evaluate")
+			_, item, _, err := b.store.SubmitTransaction(ctx, b.app.ID, in)
 			require.NoError(t, err)
 			items = append(items, item.ID)
 		}

@@ -124,54 +124,18 @@ type DeliveryAttempt struct {
 	CreatedAt      time.Time `gorm:"not null"`
 }
 
-// DeliveryRef names a delivery whose job must be enqueued: a first attempt, or (Retry)
-// a later one, due At.
-type DeliveryRef struct {
-	ID            string
-	DestinationID string
-	Retry         bool
-	At            time.Time
-}
-
-// collector gathers, during one database transaction, the deliveries it made due, so
-// that their jobs are enqueued once it commits; it also caches the application's
-// destinations for the fan-out of every event the transaction writes.
-type collector struct {
-	refs         []DeliveryRef
-	destinations map[string][]Destination
-}
-
-type collectorKey struct{}
-
-func collectorOf(tx *gorm.DB) *collector {
-	if tx.Statement != nil && tx.Statement.Context != nil {
-		if c, ok := tx.Statement.Context.Value(collectorKey{}).(*collector); ok {
-			return c
-		}
-	}
-	return &collector{}
-}
-
-// WithDeliveryHook calls hook, after each commit that made deliveries due, with those
-// deliveries, so that their jobs are enqueued at once (the relay enqueues any the hook
-// could not).
-func WithDeliveryHook(hook func([]DeliveryRef)) Option {
-	return func(s *Store) { s.onDeliveries = hook }
-}
-
 // fanOut writes a pending delivery of ev to every enabled destination of its
 // application that subscribes to its type.
-func fanOut(tx *gorm.DB, ev *OutboxEvent) error {
-	c := collectorOf(tx)
-	dests, ok := c.destinations[ev.ApplicationID]
+func fanOut(tx *txn, ev *OutboxEvent) error {
+	dests, ok := tx.destinations[ev.ApplicationID]
 	if !ok {
 		if err := tx.Where("application_id = ? AND enabled", ev.ApplicationID).Find(&dests).Error; err != nil {
-			return err
+			return fmt.Errorf("read destinations: %w", err)
 		}
-		if c.destinations == nil {
-			c.destinations = map[string][]Destination{}
+		if tx.destinations == nil {
+			tx.destinations = map[string][]Destination{}
 		}
-		c.destinations[ev.ApplicationID] = dests
+		tx.destinations[ev.ApplicationID] = dests
 	}
 	var rows []Delivery
 	for i := range dests {
@@ -192,7 +156,7 @@ func fanOut(tx *gorm.DB, ev *OutboxEvent) error {
 		return err
 	}
 	for _, d := range rows {
-		c.refs = append(c.refs, DeliveryRef{ID: d.ID, DestinationID: d.DestinationID, At: d.CreatedAt})
+		tx.deliver(DeliveryRef{ID: d.ID, DestinationID: d.DestinationID, At: d.CreatedAt})
 	}
 	return nil
 }
@@ -260,7 +224,7 @@ type DestinationPatch struct {
 // and its failure streak.
 func (s *Store) UpdateDestination(ctx context.Context, appID, id string, p DestinationPatch) (*Destination, error) {
 	var d *Destination
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		var err error
 		d, err = lockDestination(tx, appID, id)
 		if err != nil {
@@ -291,7 +255,7 @@ func (s *Store) UpdateDestination(ctx context.Context, appID, id string, p Desti
 	return d, err
 }
 
-func lockDestination(tx *gorm.DB, appID, id string) (*Destination, error) {
+func lockDestination(tx *txn, appID, id string) (*Destination, error) {
 	if !validUUID(id) {
 		return nil, errNotFound("destination")
 	}
@@ -321,7 +285,7 @@ func (s *Store) DeleteDestination(ctx context.Context, appID, id string) error {
 // (beside the new one) for SecretOverlap.
 func (s *Store) RotateSecret(ctx context.Context, appID, id string) (*Destination, error) {
 	var d *Destination
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		var err error
 		d, err = lockDestination(tx, appID, id)
 		if err != nil {
@@ -449,7 +413,7 @@ func storableText(s string, limit int) string {
 // destination.disabled to the application's other destinations.
 func (s *Store) RecordAttempt(ctx context.Context, job *DeliveryJob, r AttemptResult, p RetryPolicy) (DeliveryDecision, error) {
 	var dec DeliveryDecision
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		now := s.Now()
 		d := job.Delivery
 		dec.Attempt = d.Attempts + 1
@@ -553,14 +517,13 @@ func (s *Store) RecordAttempt(ctx context.Context, job *DeliveryJob, r AttemptRe
 
 // disableDestination disables a destination and tells the application's other
 // destinations (destination.disabled).
-func (s *Store) disableDestination(tx *gorm.DB, d *Destination, reason string, now time.Time) error {
+func (s *Store) disableDestination(tx *txn, d *Destination, reason string, now time.Time) error {
 	err := tx.Model(d).Updates(map[string]any{"enabled": false, "disabled_reason": reason, "updated_at": now}).Error
 	if err != nil {
 		return err
 	}
 	d.Enabled, d.DisabledReason = false, reason
-	c := collectorOf(tx)
-	delete(c.destinations, d.ApplicationID) // the fan-out must not include it
+	delete(tx.destinations, d.ApplicationID) // the fan-out must not include it
 	_, err = insertEvent(tx, d.ApplicationID, nil, EventDestinationDisabled, 0, now, map[string]any{
 		"uuid":        d.ID,
 		"url":         d.URL,
@@ -576,7 +539,7 @@ func (s *Store) disableDestination(tx *gorm.DB, d *Destination, reason string, n
 // relay enqueues their jobs again (the queue may have lost them).
 func (s *Store) ClaimStaleDeliveries(ctx context.Context, olderThan time.Duration, limit int) ([]DeliveryRef, error) {
 	var rows []Delivery
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		now := s.Now()
 		cutoff := now.Add(-olderThan)
 		err := tx.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"}).
@@ -690,7 +653,7 @@ func (s *Store) ResendAttempt(ctx context.Context, appID, destID, attemptID stri
 		return nil, errNotFound("delivery attempt")
 	}
 	var d Delivery
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		var a DeliveryAttempt
 		if err := tx.Where("destination_id = ? AND id = ?", destID, attemptID).Take(&a).Error; err != nil {
 			return notFound(err, "delivery attempt")
@@ -707,7 +670,7 @@ func (s *Store) ResendAttempt(ctx context.Context, appID, destID, attemptID stri
 }
 
 // restartDeliveries makes deliveries pending again, with a new cycle of attempts due now.
-func restartDeliveries(tx *gorm.DB, rows []Delivery, now time.Time) error {
+func restartDeliveries(tx *txn, rows []Delivery, now time.Time) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -722,9 +685,8 @@ func restartDeliveries(tx *gorm.DB, rows []Delivery, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	c := collectorOf(tx)
 	for _, d := range rows {
-		c.refs = append(c.refs, DeliveryRef{ID: d.ID, DestinationID: d.DestinationID, At: now})
+		tx.deliver(DeliveryRef{ID: d.ID, DestinationID: d.DestinationID, At: now})
 	}
 	return nil
 }
@@ -733,7 +695,7 @@ func restartDeliveries(tx *gorm.DB, rows []Delivery, now time.Time) error {
 // since, and returns how many.
 func (s *Store) RecoverDeliveries(ctx context.Context, appID, destID string, since time.Time) (int, error) {
 	n := 0
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		if _, err := lockDestination(tx, appID, destID); err != nil {
 			return err
 		}

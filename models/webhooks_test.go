@@ -48,10 +48,10 @@ func newDeliveryFixture(t *testing.T, engine testkit.Engine) deliveryFixture {
 	c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	var mu sync.Mutex
 	var refs []models.DeliveryRef
-	s := engine.Open(t, models.WithClock(c.Now), models.WithDeliveryHook(func(r []models.DeliveryRef) {
+	s := engine.Open(t, models.WithClock(c.Now), models.WithAfterCommit(func(_ context.Context, due models.Committed) {
 		mu.Lock()
 		defer mu.Unlock()
-		refs = append(refs, r...)
+		refs = append(refs, due.Deliveries...)
 	}))
 	ctx := context.Background()
 	app, err := s.CreateApplication(ctx, "hooks", "")

@@ -101,11 +101,9 @@ func (e DeliveryEnqueuer) Task(ref models.DeliveryRef) *asynq.Task {
 	return tasks.NewDeliveryTask(e.Queues, ref.ID, ref.DestinationID, ref.Retry, at, e.Timeout+30*time.Second, e.Retries)
 }
 
-// Enqueue enqueues the jobs of refs. Failures are logged: the deliveries are in the
-// database, and the relay enqueues them later.
-func (e DeliveryEnqueuer) Enqueue(refs []models.DeliveryRef) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+// EnqueueContext enqueues the jobs of refs. Failures are logged: the deliveries are in
+// the database, and the relay enqueues them later.
+func (e DeliveryEnqueuer) EnqueueContext(ctx context.Context, refs []models.DeliveryRef) {
 	for _, ref := range refs {
 		task := e.Task(ref)
 		_, err := e.Queue.EnqueueContext(ctx, task)
@@ -194,7 +192,9 @@ func (d *Deliverer) HandleDeliver(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("delivery %s failed for good: %s: %w", p.DeliveryID, result.Error, asynq.SkipRetry)
 	}
 	if queue, _ := asynq.GetQueueName(ctx); queue != d.Enqueuer.Queues.WebhookRetries() {
-		d.Enqueuer.Enqueue([]models.DeliveryRef{{
+		enqueueCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		d.Enqueuer.EnqueueContext(enqueueCtx, []models.DeliveryRef{{
 			ID: p.DeliveryID, DestinationID: p.DestinationID, Retry: true, At: time.Now().Add(decision.RetryIn),
 		}})
 		return nil

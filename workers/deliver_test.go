@@ -83,7 +83,7 @@ func setupDelivery(t *testing.T) deliveryBundle {
 	t.Cleanup(func() { _ = client.Close(); _ = inspector.Close() })
 	queues := testkit.Queues(t)
 	enq := workers.DeliveryEnqueuer{Queue: client, Inspector: inspector, Queues: queues, Timeout: 2 * time.Second, Retries: 5, Log: discard()}
-	store := testkit.PostgresStore(t, models.WithDeliveryHook(enq.Enqueue))
+	store := testkit.PostgresStore(t, testkit.Dispatch(t, queues, enq))
 	app, err := store.CreateApplication(context.Background(), "deliveries", "")
 	require.NoError(t, err)
 	return deliveryBundle{

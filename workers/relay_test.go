@@ -70,7 +70,7 @@ func (b bundle) relay(after time.Duration) *workers.Relay {
 func (b bundle) requestStatus(t *testing.T, vendorData, status string) *models.InboxItem {
 	t.Helper()
 	item, err := b.store.RequestStatusChange(context.Background(), b.app.ID, models.KindUser, vendorData,
-		tasks.TypeStatusApply, models.StatusRequest{Status: status, Actor: "test"})
+		models.StatusRequest{Status: status, Actor: "test"})
 	require.NoError(t, err)
 	_, err = b.client.Enqueue(tasks.NewInboxTask(b.queues, item.TaskType, item.ID))
 	require.NoError(t, err)

@@ -75,7 +75,8 @@ type flow struct {
 func newFlow(t *testing.T) flow {
 	t.Helper()
 	dsn := testkit.PostgresSchemaURL(t)
-	store, err := models.Open(context.Background(), dsn)
+	queues := testkit.Queues(t)
+	store, err := models.Open(context.Background(), dsn, testkit.Dispatch(t, queues, workers.DeliveryEnqueuer{}))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = store.Close() })
 	_, err = store.Migrate(context.Background())
@@ -86,9 +87,9 @@ func newFlow(t *testing.T) flow {
 	client := asynq.NewClient(opt)
 	inspector := asynq.NewInspector(opt)
 	t.Cleanup(func() { _ = client.Close(); _ = inspector.Close() })
-	b := bundle{store: store, app: app.Application, queues: testkit.Queues(t), redisOpt: opt,
+	b := bundle{store: store, app: app.Application, queues: queues, redisOpt: opt,
 		client: client, inspector: inspector, log: discard()}
-	srv := httptest.NewServer(ingest.New(ingest.Deps{Store: store, Queue: client, Queues: b.queues, Log: b.log}))
+	srv := httptest.NewServer(ingest.New(ingest.Deps{Store: store, Log: b.log}))
 	t.Cleanup(srv.Close)
 	return flow{bundle: b, dsn: dsn, url: srv.URL, key: app.APIKey}
 }

@@ -53,7 +53,7 @@ type services struct {
 }
 
 // connect opens the queue client and the store, wired so that every commit that makes
-// webhook deliveries due enqueues their jobs.
+// work due (inbox items, webhook deliveries) enqueues its jobs.
 func connect(ctx context.Context, cfg config.Config, log *slog.Logger, dsn string, redis asynq.RedisConnOpt) (services, error) {
 	client := asynq.NewClient(redis)
 	inspector := asynq.NewInspector(redis)
@@ -62,7 +62,10 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger, dsn strin
 		Queue: client, Inspector: inspector, Queues: svc.queues, Timeout: cfg.WebhookTimeout,
 		Retries: cfg.WebhookMaxAttempts, Log: log.With("component", "deliveries"),
 	}
-	store, err := models.Open(ctx, dsn, models.WithDeliveryHook(svc.deliveries.Enqueue))
+	dispatcher := &workers.Dispatcher{
+		Queue: client, Queues: svc.queues, Deliveries: svc.deliveries, Log: log.With("component", "dispatch"),
+	}
+	store, err := models.Open(ctx, dsn, models.WithAfterCommit(dispatcher.Committed))
 	if err != nil {
 		svc.closeQueue()
 		return svc, err
@@ -133,7 +136,7 @@ func serve(ctx context.Context, svc services, r roles) error {
 		monitor := asynqmon.New(asynqmon.Options{RootPath: "/ops/queues", RedisConnOpt: svc.redis})
 		defer monitor.Close()
 		httpHandler = ingest.New(ingest.Deps{
-			Store: svc.store, Queue: svc.client, Queues: svc.queues, Redis: clientPinger{svc.client},
+			Store: svc.store, Redis: clientPinger{svc.client},
 			Log: svc.log, AdminToken: svc.cfg.AdminToken, Extra: svc.extra, Guard: guard,
 			RateLimits: ingest.RateLimits{
 				Read: svc.cfg.RateLimitRead, Write: svc.cfg.RateLimitWrite, Intake: svc.cfg.RateLimitIntake,

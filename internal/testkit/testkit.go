@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/standinghq/standing/models"
 	"github.com/standinghq/standing/tasks"
+	"github.com/standinghq/standing/workers"
 )
 
 // PostgresURL is the URL of the test database.
@@ -133,6 +135,23 @@ func openMigrated(t testing.TB, dsn string, opts ...models.Option) *models.Store
 	_, err = s.Migrate(ctx)
 	require.NoError(t, err)
 	return s
+}
+
+// Dispatch returns the store option that, as in production, enqueues after each commit
+// the jobs of the work it made due: inbox jobs on q's queues of the test Redis, and
+// deliveries through deliveries (whose Queue and Queues are filled in when empty).
+func Dispatch(t testing.TB, q tasks.Queues, deliveries workers.DeliveryEnqueuer) models.Option {
+	t.Helper()
+	client := asynq.NewClient(RedisOpt(t))
+	t.Cleanup(func() { _ = client.Close() })
+	if deliveries.Queue == nil {
+		deliveries.Queue, deliveries.Queues = client, q
+	}
+	if deliveries.Log == nil {
+		deliveries.Log = slog.New(slog.DiscardHandler)
+	}
+	d := &workers.Dispatcher{Queue: client, Queues: q, Deliveries: deliveries, Log: slog.New(slog.DiscardHandler)}
+	return models.WithAfterCommit(d.Committed)
 }
 
 // RedisOpt returns the connection options of the test Redis.

@@ -1,0 +1,103 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// InboxRef names an inbox item whose job is to be enqueued: the item's id (the job's task
+// id) and the type of the job that applies it.
+type InboxRef struct {
+	ID       string
+	TaskType string
+}
+
+// DeliveryRef names a delivery whose job must be enqueued: a first attempt, or (Retry)
+// a later one, due At.
+type DeliveryRef struct {
+	ID            string
+	DestinationID string
+	Retry         bool
+	At            time.Time
+}
+
+// Committed is the work one committed transaction made due: inbox items to apply and
+// deliveries to attempt.
+type Committed struct {
+	Inbox      []InboxRef
+	Deliveries []DeliveryRef
+}
+
+func (c Committed) empty() bool { return len(c.Inbox) == 0 && len(c.Deliveries) == 0 }
+
+// AfterCommit is told, after each commit that made work due, what that work is, so that
+// its jobs are enqueued at once. It must not fail the caller: the rows are committed, and
+// the relay enqueues whatever the hook could not. ctx is the caller's (its values, not
+// necessarily its deadline: the commit already happened).
+type AfterCommit func(ctx context.Context, c Committed)
+
+// WithAfterCommit sets the store's after-commit hook (workers implements it: it enqueues
+// each job with the row id as task id).
+func WithAfterCommit(hook AfterCommit) Option {
+	return func(s *Store) { s.afterCommit = hook }
+}
+
+// txn is one database transaction of the store, passed to every helper that works in it:
+// the gorm handle (embedded, so helpers query through it), the transaction's clock
+// reading, and the work it made due, handed to the after-commit hook once it commits.
+type txn struct {
+	*gorm.DB
+	store *Store
+	now   time.Time
+	due   Committed
+	// destinations caches each application's enabled destinations for the fan-out of
+	// every event the transaction writes.
+	destinations map[string][]Destination
+}
+
+// Now is the transaction's time: the store's clock, read once at the first call. Helpers
+// call it after the transaction's locks are taken, so that the times written follow the
+// order in which changes were applied.
+func (t *txn) Now() time.Time {
+	if t.now.IsZero() {
+		t.now = t.store.Now()
+	}
+	return t.now
+}
+
+// addInbox inserts an inbox item and has its job enqueued after commit.
+func (t *txn) addInbox(item *InboxItem) error {
+	if err := t.Create(item).Error; err != nil {
+		return fmt.Errorf("store %s job: %w", item.TaskType, err)
+	}
+	t.enqueue(item)
+	return nil
+}
+
+// enqueue has the job of a stored inbox item enqueued after commit.
+func (t *txn) enqueue(item *InboxItem) {
+	t.due.Inbox = append(t.due.Inbox, InboxRef{ID: item.ID, TaskType: item.TaskType})
+}
+
+// deliver has the job of a due delivery enqueued after commit.
+func (t *txn) deliver(ref DeliveryRef) {
+	t.due.Deliveries = append(t.due.Deliveries, ref)
+}
+
+// transaction runs fn in one database transaction. Once it commits, the work it made due
+// is handed to the after-commit hook.
+func (s *Store) transaction(ctx context.Context, fn func(tx *txn) error) error {
+	t := &txn{store: s}
+	err := s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
+		t.DB = db
+		return fn(t)
+	}, &sql.TxOptions{})
+	if err == nil && s.afterCommit != nil && !t.due.empty() {
+		s.afterCommit(ctx, t.due)
+	}
+	return err
+}
