@@ -186,7 +186,6 @@ func (s *server) updateStatus(kind string) http.HandlerFunc {
 	}
 }
 
-
 // deleted is the answer to a delete call.
 type deleted struct {
 	Deleted int `json:"deleted"`

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"time"
-
 )
 
 // Activity types of an entity's timeline.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"time"
-
 )
 
 // Webhook event types (SPEC section 5).

@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
 )
 
 // Settings are an application's lifecycle and rule settings (SPEC section 7). The zero
