@@ -166,14 +166,16 @@ func TestRelayReplacesAJobTheQueueGaveUpOn(t *testing.T) {
 	require.Eventually(t, func() bool { return b.state(t, item.ID) == models.InboxApplied }, 15*time.Second, 50*time.Millisecond)
 }
 
-func TestStatusHandlerRejectsJobsItCannotRun(t *testing.T) {
+func TestInboxHandlersRejectJobsTheyCannotRun(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	h := &workers.Handlers{Store: b.store, Log: b.log}
-	for _, payload := range []string{"{", `{"inbox_id":"0192f0c4-0000-7000-8000-000000000001"}`, `{"inbox_id":"nope"}`} {
-		err := h.HandleStatusApply(context.Background(), asynq.NewTask(tasks.TypeStatusApply, []byte(payload)))
-		require.Error(t, err, payload)
-		require.True(t, errors.Is(err, asynq.SkipRetry), "%s: retrying cannot help: %v", payload, err)
+	mux := workers.NewMux(&workers.Handlers{Store: b.store, Log: b.log})
+	for _, typ := range []string{tasks.TypeStatusApply, tasks.TypeSessionApply, tasks.TypeTransactionEvaluate} {
+		for _, payload := range []string{"{", `{"inbox_id":"0192f0c4-0000-7000-8000-000000000001"}`, `{"inbox_id":"nope"}`} {
+			err := mux.ProcessTask(context.Background(), asynq.NewTask(typ, []byte(payload)))
+			require.Error(t, err, payload)
+			require.True(t, errors.Is(err, asynq.SkipRetry), "%s %s: retrying cannot help: %v", typ, payload, err)
+		}
 	}
 }
 

@@ -31,67 +31,33 @@ func NewMux(h *Handlers) *asynq.ServeMux {
 	if h.Deliverer != nil {
 		mux.HandleFunc(tasks.TypeWebhookDeliver, h.Deliverer.HandleDeliver)
 	}
-	mux.HandleFunc(tasks.TypeStatusApply, h.HandleStatusApply)
-	mux.HandleFunc(tasks.TypeSessionApply, h.HandleSessionApply)
-	mux.HandleFunc(tasks.TypeTransactionEvaluate, h.HandleTransactionEvaluate)
+	mux.HandleFunc(tasks.TypeStatusApply, inboxHandler(h, "apply status change", h.Store.ApplyStatusChange))
+	mux.HandleFunc(tasks.TypeSessionApply, inboxHandler(h, "apply session event", h.Store.ApplySessionEvent))
+	mux.HandleFunc(tasks.TypeTransactionEvaluate, inboxHandler(h, "evaluate transaction", h.Store.EvaluateTransaction))
 	return mux
 }
 
-// HandleTransactionEvaluate evaluates a submitted transaction. It is idempotent: a
-// transaction already evaluated is acknowledged without effect.
-func (h *Handlers) HandleTransactionEvaluate(ctx context.Context, t *asynq.Task) error {
-	p, err := tasks.ParseInboxPayload(t)
-	if err != nil {
-		return err
+// inboxHandler adapts a store method that applies one inbox item (once, in one
+// transaction) to a job handler. It is idempotent because apply is: an item already
+// applied is acknowledged without effect. A job naming no item fails for good; any other
+// failure is kept on the item for operators and retried.
+func inboxHandler[O ~string](h *Handlers, what string, apply func(context.Context, string) (O, error)) asynq.HandlerFunc {
+	return func(ctx context.Context, t *asynq.Task) error {
+		p, err := tasks.ParseInboxPayload(t)
+		if err != nil {
+			return err
+		}
+		outcome, err := apply(ctx, p.InboxID)
+		if errors.Is(err, models.ErrUnknownJob) {
+			return fmt.Errorf("inbox item %s does not exist: %w", p.InboxID, asynq.SkipRetry)
+		}
+		if err != nil {
+			h.recordFailure(p.InboxID, err)
+			return fmt.Errorf("%s %s: %w", what, p.InboxID, err)
+		}
+		h.Log.Debug("job done", "type", t.Type(), "job_id", p.InboxID, "outcome", string(outcome))
+		return nil
 	}
-	outcome, err := h.Store.EvaluateTransaction(ctx, p.InboxID)
-	if errors.Is(err, models.ErrUnknownJob) {
-		return fmt.Errorf("inbox item %s does not exist: %w", p.InboxID, asynq.SkipRetry)
-	}
-	if err != nil {
-		h.recordFailure(p.InboxID, err)
-		return fmt.Errorf("evaluate transaction %s: %w", p.InboxID, err)
-	}
-	h.Log.Debug("transaction evaluated", "job_id", p.InboxID, "outcome", outcome)
-	return nil
-}
-
-// HandleSessionApply applies a session event from the inbox. It is idempotent: an event
-// already applied is acknowledged without effect.
-func (h *Handlers) HandleSessionApply(ctx context.Context, t *asynq.Task) error {
-	p, err := tasks.ParseInboxPayload(t)
-	if err != nil {
-		return err
-	}
-	outcome, err := h.Store.ApplySessionEvent(ctx, p.InboxID)
-	if errors.Is(err, models.ErrUnknownJob) {
-		return fmt.Errorf("inbox item %s does not exist: %w", p.InboxID, asynq.SkipRetry)
-	}
-	if err != nil {
-		h.recordFailure(p.InboxID, err)
-		return fmt.Errorf("apply session event %s: %w", p.InboxID, err)
-	}
-	h.Log.Debug("session event applied", "job_id", p.InboxID, "outcome", outcome)
-	return nil
-}
-
-// HandleStatusApply applies a manual status change from the inbox. It is idempotent: a
-// change already applied is acknowledged without effect.
-func (h *Handlers) HandleStatusApply(ctx context.Context, t *asynq.Task) error {
-	p, err := tasks.ParseInboxPayload(t)
-	if err != nil {
-		return err
-	}
-	outcome, err := h.Store.ApplyStatusChange(ctx, p.InboxID)
-	if errors.Is(err, models.ErrUnknownJob) {
-		return fmt.Errorf("inbox item %s does not exist: %w", p.InboxID, asynq.SkipRetry)
-	}
-	if err != nil {
-		h.recordFailure(p.InboxID, err)
-		return fmt.Errorf("apply status change %s: %w", p.InboxID, err)
-	}
-	h.Log.Info("status change applied", "job_id", p.InboxID, "outcome", outcome)
-	return nil
 }
 
 // recordFailure keeps a failed attempt's error on the inbox row, for operators. It uses
