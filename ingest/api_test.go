@@ -50,13 +50,8 @@ func setup(t *testing.T, engine testkit.Engine) *harness {
 
 // forEachEngine runs fn as a parallel subtest against PostgreSQL and SQLite.
 func forEachEngine(t *testing.T, fn func(t *testing.T, h *harness)) {
-	t.Parallel()
-	for _, engine := range testkit.Engines() {
-		t.Run(engine.Name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, setup(t, engine))
-		})
-	}
+	t.Helper()
+	testkit.ForEachEngine(t, setup, fn)
 }
 
 // response is an answer with its JSON body decoded.
@@ -435,7 +430,7 @@ func TestUpdateStatusIsAppliedByAWorker(t *testing.T) {
 		acts := h.call("GET", "/v3/users/u-1/activities/", nil)
 		first := acts.body["results"].([]any)[0].(map[string]any)
 		require.Equal(t, "status_changed", first["type"])
-		require.Equal(t, map[string]any{"from": "ACTIVE", "to": "BLOCKED", "reason": "chargebacks", "actor": "analyst-7"}, first["details"])
+		require.Equal(t, map[string]any{"from": "ACTIVE", "to": "BLOCKED", "reason": "chargebacks", "actor": "analyst-7", "rule": "manual"}, first["details"])
 	})
 }
 

@@ -65,7 +65,7 @@ func setupDelivering(t *testing.T, engine testkit.Engine) *harness {
 		Store:    store,
 		Sender:   webhooks.NewSender(2*time.Second, guard),
 		Enqueuer: enqueuer,
-		Policy: models.RetryPolicy{
+		Policy: webhooks.Policy{
 			MaxAttempts:  3,
 			MaxAge:       time.Hour,
 			Backoff:      webhooks.Backoff{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond}.Delay,
@@ -89,17 +89,6 @@ func setupDelivering(t *testing.T, engine testkit.Engine) *harness {
 	t.Cleanup(func() { cancel(); <-done; _ = inspector.Close() })
 
 	return &harness{t: t, url: srv.URL, key: created.APIKey, app: created.Application, store: store, queues: queues, redis: redis}
-}
-
-// forEachEngineWith is forEachEngine with a harness of build's making.
-func forEachEngineWith(t *testing.T, build func(*testing.T, testkit.Engine) *harness, fn func(t *testing.T, h *harness)) {
-	t.Parallel()
-	for _, engine := range testkit.Engines() {
-		t.Run(engine.Name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, build(t, engine))
-		})
-	}
 }
 
 // received is one request a receiver got.
@@ -197,7 +186,9 @@ func (h *harness) attempts(destID string) []map[string]any {
 	for _, r := range res.body["results"].([]any) {
 		out = append(out, r.(map[string]any))
 	}
-	require.Equal(h.t, float64(len(out)), res.body["count"], res.raw)
+	// The count is read before the page: an attempt recorded in between makes the page
+	// longer than the count, never shorter.
+	require.GreaterOrEqual(h.t, float64(len(out)), res.body["count"], res.raw)
 	return out
 }
 
@@ -402,7 +393,7 @@ func TestCreateWebhookDestination(t *testing.T) {
 }
 
 func TestAllowlistedDestinationsMayBeInternalAndPlainHTTP(t *testing.T) {
-	forEachEngineWith(t, setupDelivering, func(t *testing.T, h *harness) {
+	testkit.ForEachEngine(t, setupDelivering, func(t *testing.T, h *harness) {
 		rcv := newReceiver(t, http.StatusOK)
 		res := h.call("POST", "/v3/webhook/destinations/", map[string]any{"url": rcv.url("/x"), "subscribed_events": []string{"*"}})
 		require.Equal(t, http.StatusCreated, res.status, res.raw)
@@ -563,7 +554,7 @@ func TestUnknownWebhookDestinationsAreNotFound(t *testing.T) {
 }
 
 func TestRotateSecretSignsWithBothSecrets(t *testing.T) {
-	forEachEngineWith(t, setupDelivering, func(t *testing.T, h *harness) {
+	testkit.ForEachEngine(t, setupDelivering, func(t *testing.T, h *harness) {
 		rcv := newReceiver(t, http.StatusOK)
 		dest := h.createDestination(rcv.url("/hook"), "user.data.updated")
 		id, old := dest["uuid"].(string), dest["secret"].(string)
@@ -611,7 +602,7 @@ func TestRotateSecretSignsWithBothSecrets(t *testing.T) {
 }
 
 func TestWebhookDeliveryEndToEnd(t *testing.T) {
-	forEachEngineWith(t, setupDelivering, func(t *testing.T, h *harness) {
+	testkit.ForEachEngine(t, setupDelivering, func(t *testing.T, h *harness) {
 		rcv := newReceiver(t, http.StatusOK)
 		dest := h.createDestination(rcv.url("/hook"), "user.data.updated")
 		id, secret := dest["uuid"].(string), dest["secret"].(string)
@@ -699,7 +690,7 @@ func TestWebhookDeliveryEndToEnd(t *testing.T) {
 }
 
 func TestRejectedDeliveryIsNotRetriedAndCanBeRecovered(t *testing.T) {
-	forEachEngineWith(t, setupDelivering, func(t *testing.T, h *harness) {
+	testkit.ForEachEngine(t, setupDelivering, func(t *testing.T, h *harness) {
 		rcv := newReceiver(t, http.StatusBadRequest)
 		dest := h.createDestination(rcv.url("/hook"), "user.data.updated")
 		id := dest["uuid"].(string)
@@ -749,7 +740,7 @@ func TestRejectedDeliveryIsNotRetriedAndCanBeRecovered(t *testing.T) {
 }
 
 func TestFailingDeliveriesAreRetriedWithTheSameEventID(t *testing.T) {
-	forEachEngineWith(t, setupDelivering, func(t *testing.T, h *harness) {
+	testkit.ForEachEngine(t, setupDelivering, func(t *testing.T, h *harness) {
 		rcv := newReceiver(t, http.StatusOK)
 		rcv.answer(http.StatusOK, http.StatusServiceUnavailable, http.StatusInternalServerError)
 		dest := h.createDestination(rcv.url("/hook"), "user.data.updated")
@@ -795,7 +786,7 @@ func TestFailingDeliveriesAreRetriedWithTheSameEventID(t *testing.T) {
 }
 
 func TestGoneDisablesTheDestinationAndEnablingClearsTheReason(t *testing.T) {
-	forEachEngineWith(t, setupDelivering, func(t *testing.T, h *harness) {
+	testkit.ForEachEngine(t, setupDelivering, func(t *testing.T, h *harness) {
 		gone := newReceiver(t, http.StatusGone)
 		watcher := newReceiver(t, http.StatusOK)
 		dest := h.createDestination(gone.url("/hook"), "user.data.updated")

@@ -2,11 +2,10 @@ package models
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
+	"github.com/standinghq/standing/rules"
 )
 
 // Entity kinds.
@@ -15,16 +14,9 @@ const (
 	KindBusiness = "business"
 )
 
-// Entity statuses.
-const (
-	StatusActive  = "ACTIVE"
-	StatusFlagged = "FLAGGED"
-	StatusBlocked = "BLOCKED"
-)
-
 // ValidStatus reports whether s is one of the entity statuses.
 func ValidStatus(s string) bool {
-	return s == StatusActive || s == StatusFlagged || s == StatusBlocked
+	return s == rules.EntityActive || s == rules.EntityFlagged || s == rules.EntityBlocked
 }
 
 // ValidKind reports whether k is an entity kind.
@@ -72,6 +64,10 @@ type Entity struct {
 	FeaturesAt map[string]int64 `gorm:"serializer:json;not null"`
 	// StatusChangedAt is when the entity entered its current status.
 	StatusChangedAt *time.Time
+	// StatusEffectiveAt is when the status took effect for events of sessions known before
+	// it: the causing event's upstream time for automatic changes caused by a session
+	// event, StatusChangedAt otherwise.
+	StatusEffectiveAt *time.Time
 	// StatusRequestedAt is when the manual change that set the status was requested.
 	StatusRequestedAt *time.Time
 	// ProfileAt is the upstream time of the approved session the profile came from.
@@ -239,90 +235,6 @@ func FormatTimePtr(t *time.Time) *string {
 	return &s
 }
 
-// NewEntity is what CreateEntity needs: the entity's identity, its initial status and
-// profile. The caller has validated the values.
-type NewEntity struct {
-	Kind       string
-	VendorData string
-	// Status is the initial status; empty means ACTIVE.
-	Status string
-	// Reason and Actor are recorded in the audit trail.
-	Reason string
-	Actor  string
-	// Profile holds the profile fields to set, by name.
-	Profile  map[string]*string
-	Metadata map[string]any
-}
-
-// CreateEntity creates a live entity. A live entity with the same vendor_data is a
-// conflict. Without an explicit status, an entity named on a blocklist starts BLOCKED and
-// one named on a watchlist FLAGGED. The creation is audited and announced
-// (kind.data.updated, activity.created) in the same transaction.
-func (s *Store) CreateEntity(ctx context.Context, appID string, in NewEntity) (*Entity, error) {
-	var e *Entity
-	err := s.transaction(ctx, func(tx *txn) error {
-		if err := s.lockVendorData(tx, appID, in.Kind, in.VendorData); err != nil {
-			return err
-		}
-		now := s.Now()
-		e = newEntity(appID, in.Kind, in.VendorData, now)
-		e.Metadata = in.Metadata
-		if e.Metadata == nil {
-			e.Metadata = map[string]any{}
-		}
-		reason, rule := in.Reason, ""
-		if in.Status != "" {
-			e.Status = in.Status
-		} else if listed, listReason, listRule, err := listStatusFor(tx, appID, in.Kind, in.VendorData); err != nil {
-			return err
-		} else if listed != "" {
-			e.Status, reason, rule = listed, listReason, listRule
-		}
-		if reason != "" {
-			e.StatusReason = &reason
-		}
-		changed := []string{"vendor_data", "status"}
-		for _, name := range ProfileFields(in.Kind) {
-			if v, ok := in.Profile[name]; ok && v != nil {
-				*e.profileField(name) = v
-				changed = append(changed, name)
-			}
-		}
-		if len(e.Metadata) > 0 {
-			changed = append(changed, "metadata")
-		}
-		if err := tx.Create(e).Error; err != nil {
-			if errors.Is(err, gorm.ErrDuplicatedKey) {
-				return conflictf("a live %s with vendor_data %q already exists", in.Kind, in.VendorData)
-			}
-			return err
-		}
-		return s.entityWriter(tx, e, now).created(changed, reason, in.Actor, rule, "api")
-	})
-	if err != nil {
-		return nil, err
-	}
-	return e, nil
-}
-
-// newEntity returns a live ACTIVE entity that is not stored yet.
-func newEntity(appID, kind, vendorData string, now time.Time) *Entity {
-	return &Entity{
-		ID:              newID(),
-		ApplicationID:   appID,
-		Kind:            kind,
-		VendorData:      vendorData,
-		Status:          StatusActive,
-		Features:        map[string]string{},
-		FeaturesAt:      map[string]int64{},
-		Metadata:        map[string]any{},
-		LastActivityAt:  &now,
-		StatusChangedAt: &now,
-		CreatedAt:       now,
-		UpdatedAt:       now,
-	}
-}
-
 // GetEntity returns the live entity with vendorData or, when there is none, the most
 // recently deleted one that has not been purged.
 func (s *Store) GetEntity(ctx context.Context, appID, kind, vendorData string) (*Entity, error) {
@@ -330,18 +242,6 @@ func (s *Store) GetEntity(ctx context.Context, appID, kind, vendorData string) (
 	err := s.db.WithContext(ctx).
 		Where("application_id = ? AND kind = ? AND vendor_data = ?", appID, kind, vendorData).
 		Order("deleted_at IS NOT NULL, deleted_at DESC").
-		Take(&e).Error
-	if err != nil {
-		return nil, notFound(err, kind)
-	}
-	return &e, nil
-}
-
-// liveEntityForUpdate locks and returns the live entity with vendorData.
-func liveEntityForUpdate(tx *txn, appID, kind, vendorData string) (*Entity, error) {
-	var e Entity
-	err := forUpdate(tx).
-		Where("application_id = ? AND kind = ? AND vendor_data = ? AND deleted_at IS NULL", appID, kind, vendorData).
 		Take(&e).Error
 	if err != nil {
 		return nil, notFound(err, kind)
@@ -442,9 +342,8 @@ func (s *Store) UpdateEntity(ctx context.Context, appID, kind, vendorData string
 		if len(changed) == 0 {
 			return nil
 		}
-		now := s.Now()
-		e.LastActivityAt = &now
-		w := s.entityWriter(tx, e, now)
+		w := newEntityWriter(tx, e)
+		e.LastActivityAt = &w.now
 		if err := w.dataUpdated(changed); err != nil {
 			return err
 		}
@@ -497,12 +396,12 @@ func (s *Store) deleteBatch(ctx context.Context, appID, kind string, names []str
 		if err := q.Order(s.byteOrder("vendor_data")).Limit(limit).Find(&rows).Error; err != nil {
 			return err
 		}
-		now := s.Now()
+		now := tx.Now()
 		for i := range rows {
 			e := &rows[i]
 			e.DeletedAt = &now
 			e.LastActivityAt = &now
-			w := s.entityWriter(tx, e, now)
+			w := newEntityWriter(tx, e)
 			if err := w.dataUpdated([]string{"deleted_at"}); err != nil {
 				return err
 			}

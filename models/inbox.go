@@ -170,6 +170,9 @@ type StatusRequest struct {
 	Actor     string `json:"actor"`
 	Automatic bool   `json:"automatic,omitempty"`
 	Rule      string `json:"rule,omitempty"`
+	// Inputs are the facts that caused an automatic request (the list entry), written
+	// into the audit record.
+	Inputs map[string]any `json:"inputs,omitempty"`
 }
 
 // RequestStatusChange stores a status change of the live entity with vendorData in the
@@ -232,54 +235,59 @@ func (s *Store) ApplyStatusChange(ctx context.Context, id string) (StatusOutcome
 		var req StatusRequest
 		if err := json.Unmarshal([]byte(item.Payload), &req); err != nil || !ValidStatus(req.Status) || !validUUID(req.EntityID) {
 			outcome = StatusInvalid
-			return finishInboxItem(tx, item, s.Now(), "the stored request is not a valid status change")
+			return finishInboxItem(tx, item, tx.Now(), "the stored request is not a valid status change")
 		}
 		var e Entity
 		err = forUpdate(tx).Where("id = ? AND application_id = ?", req.EntityID, item.ApplicationID).Take(&e).Error
 		// The clock is read under the entity's lock, so audit times follow the order in
 		// which changes were applied.
-		now := s.Now()
+		now := tx.Now()
 		if errors.Is(err, gorm.ErrRecordNotFound) || (err == nil && e.DeletedAt != nil) {
 			outcome = StatusEntityGone
 			return finishInboxItem(tx, item, now, "the entity was deleted before the change could apply")
 		}
 		if err != nil {
+			return fmt.Errorf("lock entity: %w", err)
+		}
+		outcome, err = applyStatusRequest(tx, &e, req, item.CreatedAt)
+		if err != nil {
 			return err
 		}
-		if !req.Automatic {
-			if e.StatusRequestedAt != nil && e.StatusRequestedAt.After(item.CreatedAt) {
-				// A newer request already set the status: the last request wins, whatever
-				// the order in which workers applied them.
-				outcome = StatusSuperseded
-				return finishInboxItem(tx, item, now, "")
-			}
-			requested := item.CreatedAt
-			e.StatusRequestedAt = &requested
-		}
-		if e.Status == req.Status || (req.Automatic && !rules.Raises(e.Status, req.Status)) {
-			outcome = StatusUnchanged
-			if !req.Automatic {
-				if err := tx.Model(&Entity{}).Where("id = ?", e.ID).Update("status_requested_at", e.StatusRequestedAt).Error; err != nil {
-					return err
-				}
-			}
-			return finishInboxItem(tx, item, now, "")
-		}
-		reason := req.Reason
-		if reason == "" {
-			reason = "manual"
-		}
-		w := s.entityWriter(tx, &e, now)
-		if err := w.transition(req.Status, reason, req.Actor, req.Rule); err != nil {
-			return err
-		}
-		if err := w.save(); err != nil {
-			return err
-		}
-		outcome = StatusChanged
 		return finishInboxItem(tx, item, now, "")
 	})
 	return outcome, err
+}
+
+// applyStatusRequest writes what rules.DecideStatusChange decides for req, made at
+// requestedAt, on the locked entity e.
+func applyStatusRequest(tx *txn, e *Entity, req StatusRequest, requestedAt time.Time) (StatusOutcome, error) {
+	d := rules.DecideStatusChange(rules.StatusChangeFacts{
+		Current: e.Status, CurrentRequestedAt: e.StatusRequestedAt, Requested: req.Status, RequestedAt: requestedAt,
+		Automatic: req.Automatic, Reason: req.Reason, Actor: req.Actor, Rule: req.Rule, Inputs: req.Inputs,
+	})
+	if d.Outcome == rules.ChangeSuperseded {
+		return StatusSuperseded, nil
+	}
+	if d.RecordRequest {
+		e.StatusRequestedAt = &requestedAt
+	}
+	if d.Outcome == rules.ChangeUnchanged {
+		if d.RecordRequest {
+			err := tx.Model(&Entity{}).Where("id = ?", e.ID).Update("status_requested_at", e.StatusRequestedAt).Error
+			if err != nil {
+				return "", fmt.Errorf("record the request time: %w", err)
+			}
+		}
+		return StatusUnchanged, nil
+	}
+	w := newEntityWriter(tx, e)
+	if err := w.transition(*d.Transition, d.Actor); err != nil {
+		return "", err
+	}
+	if err := w.save(); err != nil {
+		return "", err
+	}
+	return StatusChanged, nil
 }
 
 // CountInbox returns how many of an application's inbox items are in state.

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -128,35 +129,37 @@ func removeFromSystemBlocklist(tx *txn, e *Entity) error {
 	).Delete(&ListEntry{}).Error
 }
 
-// listStatusFor returns the status lists put a new entity in: BLOCKED when its
-// vendor_data is on a blocklist of its kind, FLAGGED when on a watchlist, "" otherwise.
-func listStatusFor(tx *txn, appID, kind, vendorData string) (status, reason, rule string, err error) {
-	var types []string
-	err = tx.Model(&ListEntry{}).Distinct("list_type").
-		Where("application_id = ? AND entry_type = ? AND value = ?", appID, kind, vendorData).
-		Pluck("list_type", &types).Error
+// entityHits returns the user or business entries (of the entity's kind) on the
+// application's blocklists and watchlists that name vendorData.
+func entityHits(tx *txn, appID, kind, vendorData string) ([]rules.Hit, error) {
+	var entries []ListEntry
+	err := tx.Where("application_id = ? AND entry_type = ? AND value = ? AND list_type IN ?",
+		appID, kind, vendorData, []string{rules.ListBlocklist, rules.ListWatchlist}).
+		Order("created_at, id").Find(&entries).Error
 	if err != nil {
-		return "", "", "", err
+		return nil, fmt.Errorf("read the lists naming %s %q: %w", kind, vendorData, err)
 	}
-	for _, want := range []string{rules.ListBlocklist, rules.ListWatchlist} {
-		for _, t := range types {
-			if t == want {
-				status, reason = rules.ListEffect(t, kind)
-				return status, reason, "list:" + t + ":" + kind, nil
-			}
-		}
+	hits := make([]rules.Hit, len(entries))
+	for i := range entries {
+		hits[i] = entries[i].hit()
 	}
-	return "", "", "", nil
+	return hits, nil
 }
 
-// blocklistMatches returns the entry types of the facts found on the application's
-// blocklists (face, document, email, phone).
-func blocklistMatches(tx *txn, appID string, facts rules.DecisionFacts) ([]string, error) {
+// hit is the entry as a decision's fact.
+func (e *ListEntry) hit() rules.Hit {
+	return rules.Hit{ListID: e.ListID, ListType: e.ListType, EntryID: e.ID, EntryType: e.EntryType,
+		Value: e.Value, Comment: e.Note}
+}
+
+// blocklistHits returns the blocklist entries that a session's facts (face, document,
+// email, phone) are on.
+func blocklistHits(tx *txn, appID string, facts rules.DecisionFacts) ([]rules.Hit, error) {
 	candidates := map[string]string{
 		rules.EntryFace: facts.FaceID, rules.EntryDocument: facts.DocumentNumber,
 		rules.EntryEmail: facts.Email, rules.EntryPhone: facts.Phone,
 	}
-	var matched []string
+	var hits []rules.Hit
 	for _, entryType := range []string{rules.EntryFace, rules.EntryDocument, rules.EntryEmail, rules.EntryPhone} {
 		raw := candidates[entryType]
 		if raw == "" {
@@ -166,18 +169,17 @@ func blocklistMatches(tx *txn, appID string, facts rules.DecisionFacts) ([]strin
 		if err != nil {
 			continue // a value that cannot be normalised is on no list
 		}
-		var n int64
-		err = tx.Model(&ListEntry{}).
-			Where("application_id = ? AND entry_type = ? AND value = ? AND list_type = ?", appID, entryType, value, rules.ListBlocklist).
-			Limit(1).Count(&n).Error
+		var entries []ListEntry
+		err = tx.Where("application_id = ? AND entry_type = ? AND value = ? AND list_type = ?",
+			appID, entryType, value, rules.ListBlocklist).Order("created_at, id").Limit(1).Find(&entries).Error
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("look up the %s blocklists: %w", entryType, err)
 		}
-		if n > 0 {
-			matched = append(matched, entryType)
+		for i := range entries {
+			hits = append(hits, entries[i].hit())
 		}
 	}
-	return matched, nil
+	return hits, nil
 }
 
 // CreateList creates a list. Names are unique per application.
@@ -308,7 +310,7 @@ func (s *Store) AddListEntry(ctx context.Context, appID, listID, value, note str
 		}
 		item, err = newInboxItem(appID, tasks.TypeStatusApply, StatusRequest{
 			EntityID: e.ID, Status: status, Reason: reason, Actor: "system", Automatic: true,
-			Rule: "list:" + l.ListType + ":" + l.EntryType,
+			Rule: rules.ListRule(l.ListType), Inputs: rules.HitInputs([]rules.Hit{entry.hit()}),
 		}, now)
 		if err != nil {
 			return err

@@ -113,3 +113,64 @@ func equalJSON(a, b any) bool {
 	}
 	return reflect.DeepEqual(x, y)
 }
+
+// fanOut writes a pending delivery of ev to every enabled destination of its
+// application that subscribes to its type.
+func fanOut(tx *txn, ev *OutboxEvent) error {
+	dests, ok := tx.destinations[ev.ApplicationID]
+	if !ok {
+		if err := tx.Where("application_id = ? AND enabled", ev.ApplicationID).Find(&dests).Error; err != nil {
+			return fmt.Errorf("read destinations: %w", err)
+		}
+		if tx.destinations == nil {
+			tx.destinations = map[string][]Destination{}
+		}
+		tx.destinations[ev.ApplicationID] = dests
+	}
+	var rows []Delivery
+	for i := range dests {
+		if !dests[i].Subscribes(ev.Type) {
+			continue
+		}
+		at := ev.CreatedAt
+		rows = append(rows, Delivery{
+			ID: newID(), ApplicationID: ev.ApplicationID, EventID: ev.ID, DestinationID: dests[i].ID,
+			State: DeliveryPending, CreatedAt: at, UpdatedAt: at, EnqueuedAt: at,
+			NextAttemptAt: &at, CycleStartedAt: &at,
+		})
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := tx.Create(&rows).Error; err != nil {
+		return err
+	}
+	for _, d := range rows {
+		tx.deliver(DeliveryRef{ID: d.ID, DestinationID: d.DestinationID, At: d.CreatedAt})
+	}
+	return nil
+}
+
+// EventFilter selects events.
+type EventFilter struct {
+	Since         time.Time
+	Type          string
+	Limit, Offset int
+}
+
+// ListEvents returns one page of an application's events, oldest first, and their
+// number.
+func (s *Store) ListEvents(ctx context.Context, appID string, f EventFilter) ([]OutboxEvent, int64, error) {
+	// UTC: SQLite compares stored times as text.
+	q := s.db.WithContext(ctx).Model(&OutboxEvent{}).Where("application_id = ? AND created_at >= ?", appID, f.Since.UTC())
+	if f.Type != "" {
+		q = q.Where("type = ?", f.Type)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, err
+	}
+	var out []OutboxEvent
+	err := q.Order("created_at, id").Limit(f.Limit).Offset(f.Offset).Find(&out).Error
+	return out, total, err
+}

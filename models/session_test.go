@@ -77,7 +77,7 @@ func TestSessionEventAutoCreatesAndFillsTheEntity(t *testing.T) {
 		require.Equal(t, models.SessionAlreadyApplied, outcome)
 
 		e := entity(t, b, "u-1")
-		require.Equal(t, models.StatusActive, e.Status)
+		require.Equal(t, rules.EntityActive, e.Status)
 		require.Equal(t, 1, e.SessionCount)
 		require.Equal(t, 1, e.ApprovedCount)
 		require.Equal(t, map[string]string{"id_verification": "APPROVED", "liveness": "APPROVED"}, e.Features)
@@ -225,7 +225,7 @@ func TestEventsInAnyOrderAndDuplicatedGiveTheSameEntity(t *testing.T) {
 func TestEnforcementByEntityStatus(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, b bundle) {
 		ctx := context.Background()
-		for vd, st := range map[string]string{"flagged": models.StatusFlagged, "blocked": models.StatusBlocked} {
+		for vd, st := range map[string]string{"flagged": rules.EntityFlagged, "blocked": rules.EntityBlocked} {
 			_, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: vd, Status: st})
 			require.NoError(t, err)
 		}
@@ -247,11 +247,13 @@ func TestEnforcementByEntityStatus(t *testing.T) {
 		require.Equal(t, rules.ReasonEntityBlocked, sess.StatusReason)
 		require.Equal(t, 1, entity(t, b, "blocked").DeclinedCount)
 
-		// A session that happened before the entity was blocked is not enforced.
+		// A session Standing first hears of after the block is new: enforced, whatever
+		// its upstream timestamp says.
 		apply(t, b, ev("blocked", "s-old", rules.SessionApproved, time.Now().Add(-time.Hour).Unix(), nil))
 		old, err := b.store.GetSession(ctx, b.app.ID, "s-old")
 		require.NoError(t, err)
-		require.Equal(t, "Approved", old.Status)
+		require.Equal(t, "Declined", old.Status)
+		require.Equal(t, "Approved", old.ReportedStatus)
 	})
 }
 
@@ -267,16 +269,16 @@ func TestAutoBlockOnDecline(t *testing.T) {
 		other := ev("other-wf", "s-o", rules.SessionDeclined, base, nil)
 		other.WorkflowID = "wf-other"
 		apply(t, b, other)
-		require.Equal(t, models.StatusActive, entity(t, b, "other-wf").Status, "only the listed workflows auto-block")
+		require.Equal(t, rules.EntityActive, entity(t, b, "other-wf").Status, "only the listed workflows auto-block")
 
 		apply(t, b, ev("u", "s-1", rules.SessionDeclined, base, nil))
 		e := entity(t, b, "u")
-		require.Equal(t, models.StatusBlocked, e.Status)
+		require.Equal(t, rules.EntityBlocked, e.Status)
 		require.Equal(t, rules.ReasonSessionDeclined, *e.StatusReason)
 		changes, err := b.store.StatusChanges(ctx, b.app.ID, e.ID)
 		require.NoError(t, err)
 		last := changes[len(changes)-1]
-		require.Equal(t, models.StatusActive, *last.FromStatus)
+		require.Equal(t, rules.EntityActive, *last.FromStatus)
 		require.Equal(t, "auto_block_on_decline", last.Rule)
 		require.Equal(t, "system", last.Actor)
 
@@ -316,7 +318,7 @@ func TestBlocklistMatchesDeclineAndBlock(t *testing.T) {
 
 		apply(t, b, ev("mallory", "s-m", rules.SessionApproved, base, idv("Approved", "Mallory")))
 		e := entity(t, b, "mallory")
-		require.Equal(t, models.StatusBlocked, e.Status)
+		require.Equal(t, rules.EntityBlocked, e.Status)
 		require.Equal(t, rules.ReasonBlocklistMatch, *e.StatusReason)
 		require.Equal(t, 1, e.DeclinedCount)
 		require.Nil(t, e.FullName, "a declined session gives no profile")
@@ -325,15 +327,15 @@ func TestBlocklistMatchesDeclineAndBlock(t *testing.T) {
 		require.Equal(t, "Declined", sess.Status)
 		require.Equal(t, rules.ReasonBlocklistMatch, sess.StatusReason)
 
-		flagged, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "eve", Status: models.StatusFlagged})
+		flagged, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "eve", Status: rules.EntityFlagged})
 		require.NoError(t, err)
 		apply(t, b, ev("eve", "s-e", rules.SessionInProgress, base, map[string]any{"email": map[string]any{"status": "Approved", "email": " BAD@example.com "}}))
 		e = entity(t, b, "eve")
 		require.Equal(t, flagged.ID, e.ID)
-		require.Equal(t, models.StatusBlocked, e.Status, "FLAGGED → BLOCKED on a blocklist match")
+		require.Equal(t, rules.EntityBlocked, e.Status, "FLAGGED → BLOCKED on a blocklist match")
 
 		apply(t, b, ev("fine", "s-ok", rules.SessionApproved, base, idv("Approved", "Fine")))
-		require.Equal(t, models.StatusActive, entity(t, b, "fine").Status)
+		require.Equal(t, rules.EntityActive, entity(t, b, "fine").Status)
 	})
 }
 
@@ -355,34 +357,34 @@ func TestListsDriveEntityStatusAndNeverLowerIt(t *testing.T) {
 		_, err = b.store.ApplyStatusChange(ctx, item.ID)
 		require.NoError(t, err)
 		e := entity(t, b, "watched")
-		require.Equal(t, models.StatusFlagged, e.Status)
+		require.Equal(t, rules.EntityFlagged, e.Status)
 		require.Equal(t, rules.ReasonWatchlist, *e.StatusReason)
 
 		_, item, err = b.store.AddListEntry(ctx, b.app.ID, block.ID, "blocked", "")
 		require.NoError(t, err)
 		_, err = b.store.ApplyStatusChange(ctx, item.ID)
 		require.NoError(t, err)
-		require.Equal(t, models.StatusBlocked, entity(t, b, "blocked").Status)
+		require.Equal(t, rules.EntityBlocked, entity(t, b, "blocked").Status)
 
 		_, item, err = b.store.AddListEntry(ctx, b.app.ID, watch.ID, "blocked", "")
 		require.NoError(t, err)
 		outcome, err := b.store.ApplyStatusChange(ctx, item.ID)
 		require.NoError(t, err)
 		require.Equal(t, models.StatusUnchanged, outcome)
-		require.Equal(t, models.StatusBlocked, entity(t, b, "blocked").Status, "a watchlist never turns BLOCKED into FLAGGED")
+		require.Equal(t, rules.EntityBlocked, entity(t, b, "blocked").Status, "a watchlist never turns BLOCKED into FLAGGED")
 
 		_, item, err = b.store.AddListEntry(ctx, b.app.ID, block.ID, "not-yet", "")
 		require.NoError(t, err)
 		require.Nil(t, item, "no entity yet: nothing to apply")
 		created, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "not-yet"})
 		require.NoError(t, err)
-		require.Equal(t, models.StatusBlocked, created.Status, "an entity created later starts as its lists say")
+		require.Equal(t, rules.EntityBlocked, created.Status, "an entity created later starts as its lists say")
 		apply(t, b, ev("auto-watched", "s-aw", rules.SessionApproved, base, nil))
 		_, _, err = b.store.AddListEntry(ctx, b.app.ID, watch.ID, "auto-later", "")
 		require.NoError(t, err)
 		apply(t, b, ev("auto-later", "s-al", rules.SessionApproved, base, nil))
 		auto := entity(t, b, "auto-later")
-		require.Equal(t, models.StatusFlagged, auto.Status, "auto-created entities start as their lists say")
+		require.Equal(t, rules.EntityFlagged, auto.Status, "auto-created entities start as their lists say")
 		require.Equal(t, 1, auto.InReviewCount, "and their sessions are enforced from the start")
 	})
 }
@@ -405,9 +407,9 @@ func TestManualBlockKeepsTheSystemBlocklistInStep(t *testing.T) {
 			require.NoError(t, err)
 		}
 		require.Zero(t, systemEntries())
-		change(models.StatusBlocked)
+		change(rules.EntityBlocked)
 		require.Equal(t, 1, systemEntries())
-		change(models.StatusFlagged)
+		change(rules.EntityFlagged)
 		require.Zero(t, systemEntries(), "leaving BLOCKED removes the entry")
 	})
 }
@@ -442,7 +444,7 @@ func TestCreateSession(t *testing.T) {
 		require.Equal(t, 1, e.SessionCount)
 		require.Equal(t, 1, entity(t, b, "new").SessionCount)
 
-		_, err = b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "blocked", Status: models.StatusBlocked})
+		_, err = b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "blocked", Status: rules.EntityBlocked})
 		require.NoError(t, err)
 		_, _, err = b.store.CreateSession(ctx, b.app.ID, models.NewSession{Kind: models.KindUser, VendorData: "blocked"})
 		require.ErrorIs(t, err, models.ErrForbidden)
@@ -527,7 +529,7 @@ func TestABlocklistEntryAndACreationAtOnceNeverMissEachOther(t *testing.T) {
 				require.NoError(t, err)
 			}
 			e := entity(t, b, fmt.Sprintf("race-%d", i))
-			require.Equal(t, models.StatusBlocked, e.Status, "race-%d is on a blocklist", i)
+			require.Equal(t, rules.EntityBlocked, e.Status, "race-%d is on a blocklist", i)
 		}
 	})
 }

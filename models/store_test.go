@@ -13,6 +13,7 @@ import (
 
 	"github.com/standinghq/standing/internal/testkit"
 	"github.com/standinghq/standing/models"
+	"github.com/standinghq/standing/rules"
 )
 
 // bundle is what each store test works with.
@@ -32,13 +33,8 @@ func setup(t *testing.T, engine testkit.Engine) bundle {
 
 // forEachEngine runs fn as a parallel subtest on PostgreSQL and on SQLite.
 func forEachEngine(t *testing.T, fn func(t *testing.T, b bundle)) {
-	t.Parallel()
-	for _, engine := range testkit.Engines() {
-		t.Run(engine.Name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, setup(t, engine))
-		})
-	}
+	t.Helper()
+	testkit.ForEachEngine(t, setup, fn)
 }
 
 func str(s string) *string { return &s }
@@ -103,7 +99,7 @@ func TestCreateEntityWritesAuditActivityAndEvents(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, b bundle) {
 		ctx := context.Background()
 		e, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{
-			Kind: models.KindUser, VendorData: "user-1", Status: models.StatusBlocked,
+			Kind: models.KindUser, VendorData: "user-1", Status: rules.EntityBlocked,
 			Reason: "fraud ring", Actor: "ops@example.com",
 			Profile:  map[string]*string{"full_name": str("Ana Ruiz"), "email": str("ana@example.com")},
 			Metadata: map[string]any{"tier": "gold"},
@@ -113,7 +109,7 @@ func TestCreateEntityWritesAuditActivityAndEvents(t *testing.T) {
 		got, err := b.store.GetEntity(ctx, b.app.ID, models.KindUser, "user-1")
 		require.NoError(t, err)
 		require.Equal(t, e.ID, got.ID)
-		require.Equal(t, models.StatusBlocked, got.Status)
+		require.Equal(t, rules.EntityBlocked, got.Status)
 		require.Equal(t, "fraud ring", *got.StatusReason)
 		require.Equal(t, "Ana Ruiz", *got.FullName)
 		require.Nil(t, got.Phone)
@@ -125,7 +121,7 @@ func TestCreateEntityWritesAuditActivityAndEvents(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, changes, 1)
 		require.Nil(t, changes[0].FromStatus)
-		require.Equal(t, models.StatusBlocked, changes[0].ToStatus)
+		require.Equal(t, rules.EntityBlocked, changes[0].ToStatus)
 		require.Equal(t, "ops@example.com", changes[0].Actor)
 
 		evs, bodies := events(t, b, e.ID)
@@ -167,9 +163,9 @@ func TestListEntitiesFiltersAndPages(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, b bundle) {
 		ctx := context.Background()
 		for i := range 7 {
-			status := models.StatusActive
+			status := rules.EntityActive
 			if i%3 == 0 {
-				status = models.StatusFlagged
+				status = rules.EntityFlagged
 			}
 			_, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{
 				Kind: models.KindUser, VendorData: fmt.Sprintf("u-%d", i), Status: status,
@@ -194,11 +190,11 @@ func TestListEntitiesFiltersAndPages(t *testing.T) {
 		require.Len(t, page, 2)
 		require.Equal(t, "u-0", page[1].VendorData)
 
-		flagged, total, err := b.store.ListEntities(ctx, b.app.ID, models.KindUser, models.EntityFilter{Status: models.StatusFlagged, Limit: 50})
+		flagged, total, err := b.store.ListEntities(ctx, b.app.ID, models.KindUser, models.EntityFilter{Status: rules.EntityFlagged, Limit: 50})
 		require.NoError(t, err)
 		require.EqualValues(t, 3, total)
 		for _, e := range flagged {
-			require.Equal(t, models.StatusFlagged, e.Status)
+			require.Equal(t, rules.EntityFlagged, e.Status)
 		}
 
 		found, _, err := b.store.ListEntities(ctx, b.app.ID, models.KindUser, models.EntityFilter{Search: "PERSON 4", Limit: 50})
@@ -306,11 +302,11 @@ func TestApplyStatusChangeOnce(t *testing.T) {
 		e, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "u-1"})
 		require.NoError(t, err)
 
-		_, err = b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "nobody", models.StatusRequest{Status: models.StatusBlocked})
+		_, err = b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "nobody", models.StatusRequest{Status: rules.EntityBlocked})
 		require.ErrorIs(t, err, models.ErrNotFound)
 
 		item, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u-1",
-			models.StatusRequest{Status: models.StatusBlocked, Reason: "chargebacks", Actor: "analyst-7"})
+			models.StatusRequest{Status: rules.EntityBlocked, Reason: "chargebacks", Actor: "analyst-7"})
 		require.NoError(t, err)
 		require.Equal(t, models.InboxPending, item.State)
 
@@ -323,14 +319,14 @@ func TestApplyStatusChangeOnce(t *testing.T) {
 
 		got, err := b.store.GetEntity(ctx, b.app.ID, models.KindUser, "u-1")
 		require.NoError(t, err)
-		require.Equal(t, models.StatusBlocked, got.Status)
+		require.Equal(t, rules.EntityBlocked, got.Status)
 		require.Equal(t, "chargebacks", *got.StatusReason)
 
 		changes, err := b.store.StatusChanges(ctx, b.app.ID, e.ID)
 		require.NoError(t, err)
 		require.Len(t, changes, 2)
-		require.Equal(t, models.StatusActive, *changes[1].FromStatus)
-		require.Equal(t, models.StatusBlocked, changes[1].ToStatus)
+		require.Equal(t, rules.EntityActive, *changes[1].FromStatus)
+		require.Equal(t, rules.EntityBlocked, changes[1].ToStatus)
 		require.Equal(t, "chargebacks", changes[1].Reason)
 		require.Equal(t, "analyst-7", changes[1].Actor)
 
@@ -350,7 +346,7 @@ func TestApplyStatusChangeOnce(t *testing.T) {
 		require.NotNil(t, job.AppliedAt)
 
 		// The same status again is recorded as applied without a transition.
-		again, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u-1", models.StatusRequest{Status: models.StatusBlocked})
+		again, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u-1", models.StatusRequest{Status: rules.EntityBlocked})
 		require.NoError(t, err)
 		outcome, err = b.store.ApplyStatusChange(ctx, again.ID)
 		require.NoError(t, err)
@@ -359,7 +355,7 @@ func TestApplyStatusChangeOnce(t *testing.T) {
 		require.Len(t, evs, 4)
 
 		// A change whose entity was deleted meanwhile fails for good, with a reason.
-		late, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u-1", models.StatusRequest{Status: models.StatusActive})
+		late, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u-1", models.StatusRequest{Status: rules.EntityActive})
 		require.NoError(t, err)
 		_, err = b.store.DeleteEntities(ctx, b.app.ID, models.KindUser, []string{"u-1"}, false)
 		require.NoError(t, err)
@@ -381,7 +377,7 @@ func TestConcurrentStatusChangesSerialiseOnTheEntity(t *testing.T) {
 		ctx := context.Background()
 		e, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "u-1"})
 		require.NoError(t, err)
-		statuses := []string{models.StatusFlagged, models.StatusBlocked, models.StatusActive}
+		statuses := []string{rules.EntityFlagged, rules.EntityBlocked, rules.EntityActive}
 		const n = 30
 		ids := make([]string, n)
 		for i := range n {
@@ -437,7 +433,7 @@ func TestClaimStaleInbox(t *testing.T) {
 			require.NoError(t, err)
 			_, err = s.CreateEntity(ctx, app.Application.ID, models.NewEntity{Kind: models.KindUser, VendorData: "u"})
 			require.NoError(t, err)
-			item, err := s.RequestStatusChange(ctx, app.Application.ID, models.KindUser, "u", models.StatusRequest{Status: models.StatusFlagged})
+			item, err := s.RequestStatusChange(ctx, app.Application.ID, models.KindUser, "u", models.StatusRequest{Status: rules.EntityFlagged})
 			require.NoError(t, err)
 
 			claimed, err := s.ClaimStaleInbox(ctx, 30*time.Second, 10)
@@ -489,7 +485,7 @@ func TestTheLastStatusRequestWinsWhateverTheApplyOrder(t *testing.T) {
 		_, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "u"})
 		require.NoError(t, err)
 		var ids []string
-		for _, st := range []string{models.StatusBlocked, models.StatusFlagged, models.StatusActive} {
+		for _, st := range []string{rules.EntityBlocked, rules.EntityFlagged, rules.EntityActive} {
 			item, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, "u", models.StatusRequest{Status: st})
 			require.NoError(t, err)
 			ids = append(ids, item.ID)
@@ -504,7 +500,7 @@ func TestTheLastStatusRequestWinsWhateverTheApplyOrder(t *testing.T) {
 		require.Equal(t, []models.StatusOutcome{models.StatusUnchanged, models.StatusSuperseded, models.StatusSuperseded}, outcomes)
 		e, err := b.store.GetEntity(ctx, b.app.ID, models.KindUser, "u")
 		require.NoError(t, err)
-		require.Equal(t, models.StatusActive, e.Status, "the last request wins")
+		require.Equal(t, rules.EntityActive, e.Status, "the last request wins")
 		changes, err := b.store.StatusChanges(ctx, b.app.ID, e.ID)
 		require.NoError(t, err)
 		require.Len(t, changes, 1, "no transition was written for the superseded requests")

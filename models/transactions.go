@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -217,11 +216,11 @@ func (s *Store) EvaluateTransaction(ctx context.Context, id string) (TxOutcome, 
 		if json.Unmarshal([]byte(item.Payload), &p) != nil || !validUUID(p.TransactionUUID) ||
 			forUpdate(tx).Where("id = ? AND application_id = ?", p.TransactionUUID, item.ApplicationID).Take(&t).Error != nil {
 			outcome = TxInvalid
-			return finishInboxItem(tx, item, s.Now(), "the stored job names no transaction")
+			return finishInboxItem(tx, item, tx.Now(), "the stored job names no transaction")
 		}
 		if t.Status != rules.TxPending {
 			outcome = TxAlreadyEvaluated
-			return finishInboxItem(tx, item, s.Now(), "")
+			return finishInboxItem(tx, item, tx.Now(), "")
 		}
 		var app Application
 		if err := tx.Where("id = ?", item.ApplicationID).Take(&app).Error; err != nil {
@@ -231,11 +230,11 @@ func (s *Store) EvaluateTransaction(ctx context.Context, id string) (TxOutcome, 
 		if err != nil {
 			return err
 		}
-		subject, counterparty, created, err := s.lockParties(tx, &t)
+		subject, counterparty, err := s.lockParties(tx, &t)
 		if err != nil {
 			return err
 		}
-		now := s.Now()
+		now := tx.Now()
 		facts, err := s.txFacts(tx, &app, &t, subject, counterparty)
 		if err != nil {
 			return err
@@ -253,12 +252,7 @@ func (s *Store) EvaluateTransaction(ctx context.Context, id string) (TxOutcome, 
 			return err
 		}
 
-		for _, e := range created {
-			if err := s.entityWriter(tx, e, now).created([]string{"vendor_data", "status"}, statusReason(e), "system", "", "transaction"); err != nil {
-				return err
-			}
-		}
-		w := s.entityWriter(tx, subject, now)
+		w := newEntityWriter(tx, subject)
 		subject.LastActivityAt = &now
 		if err := w.event(EventTransactionCreated, transactionFields(&t)); err != nil {
 			return err
@@ -267,8 +261,8 @@ func (s *Store) EvaluateTransaction(ctx context.Context, id string) (TxOutcome, 
 		if err := w.activity(ActivityTransactionEvaluated, details); err != nil {
 			return err
 		}
-		if d.Flag && subject.Status == StatusActive {
-			if err := w.transition(StatusFlagged, rules.ReasonTransactionRule, "system", "transaction:"+t.TransactionID); err != nil {
+		if d.Transition != nil {
+			if err := w.transition(*d.Transition, "system"); err != nil {
 				return err
 			}
 		}
@@ -281,50 +275,28 @@ func (s *Store) EvaluateTransaction(ctx context.Context, id string) (TxOutcome, 
 	return outcome, err
 }
 
-func statusReason(e *Entity) string {
-	if e.StatusReason == nil {
-		return ""
-	}
-	return *e.StatusReason
-}
-
 // lockParties locks (creating when unknown) the subject and the counterparty, in the
-// order of (kind, vendor_data), and returns them and the ones it created.
-func (s *Store) lockParties(tx *txn, t *Transaction) (subject, counterparty *Entity, created []*Entity, err error) {
-	parties := []Party{{Kind: t.SubjectKind, VendorData: t.SubjectVendorData}}
+// order of (kind, vendor_data).
+func (s *Store) lockParties(tx *txn, t *Transaction) (subject, counterparty *Entity, err error) {
+	keys := []entityKey{{t.SubjectKind, t.SubjectVendorData}}
 	if t.CounterpartyVendorData != nil {
-		parties = append(parties, Party{Kind: *t.CounterpartyKind, VendorData: *t.CounterpartyVendorData})
+		keys = append(keys, entityKey{*t.CounterpartyKind, *t.CounterpartyVendorData})
 	}
-	order := []int{0}
-	if len(parties) == 2 {
-		order = []int{0, 1}
-		sort.Slice(order, func(i, j int) bool {
-			a, b := parties[order[i]], parties[order[j]]
-			return a.Kind < b.Kind || (a.Kind == b.Kind && a.VendorData < b.VendorData)
-		})
+	entities, _, err := s.lockOrCreateEntities(tx, t.ApplicationID, "transaction", s.Now(), keys...)
+	if err != nil {
+		return nil, nil, err
 	}
-	locked := make([]*Entity, len(parties))
-	for _, i := range order {
-		e, isNew, err := s.lockOrCreateEntity(tx, t.ApplicationID, parties[i].Kind, parties[i].VendorData, s.Now())
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		locked[i] = e
-		if isNew {
-			created = append(created, e)
-		}
+	if len(entities) == 2 {
+		counterparty = entities[1]
 	}
-	subject = locked[0]
-	if len(locked) == 2 {
-		counterparty = locked[1]
-	}
-	return subject, counterparty, created, nil
+	return entities[0], counterparty, nil
 }
 
 // txFacts gathers what the rules need: the windows (indexed range queries over the
 // subject's transactions) and the parties' standing.
 func (s *Store) txFacts(tx *txn, app *Application, t *Transaction, subject, counterparty *Entity) (rules.TxFacts, error) {
-	f := rules.TxFacts{Amount: rules.FromMicros(t.AmountDefaultMicros), SubjectStatus: subject.Status}
+	f := rules.TxFacts{Amount: rules.FromMicros(t.AmountDefaultMicros), SubjectStatus: subject.Status,
+		TransactionUUID: t.ID, TransactionID: t.TransactionID}
 	velocity, _ := time.ParseDuration(app.Settings.Rules.Velocity.Window)
 	volume, _ := time.ParseDuration(app.Settings.Rules.Volume.Window)
 	window := func() *gorm.DB {
@@ -432,14 +404,14 @@ func (s *Store) ReviewTransaction(ctx context.Context, appID, uuid, status, acto
 		if err := rules.ReviewTransition(t.Status, status); err != nil {
 			return conflictf("%s", err.Error())
 		}
-		now := s.Now()
+		now := tx.Now()
 		previous := t.Status
 		t.Status, t.ReviewedBy, t.ReviewReason, t.StatusReason, t.UpdatedAt = status, actor, reason, "review", now
 		if err := tx.Save(&t).Error; err != nil {
 			return err
 		}
 		subject.LastActivityAt = &now
-		w := s.entityWriter(tx, &subject, now)
+		w := newEntityWriter(tx, &subject)
 		fields := transactionFields(&t)
 		fields["previous_status"] = previous
 		fields["actor"] = actor

@@ -86,7 +86,7 @@ func TestEvaluationScoresFlagsAndAnnounces(t *testing.T) {
 		require.Equal(t, rules.TxApproved, quiet.Status)
 		require.Zero(t, quiet.Score)
 		require.NotNil(t, quiet.EvaluatedAt)
-		require.Equal(t, models.StatusActive, entity(t, b, "ana").Status, "the subject was auto-created ACTIVE")
+		require.Equal(t, rules.EntityActive, entity(t, b, "ana").Status, "the subject was auto-created ACTIVE")
 
 		// 9259.26 EUR is 10000.0008 USD: at the large-amount edge.
 		big := submitAndEvaluate(t, b, newTx("t-2", "ana", "9259.26", "EUR", txBase.Add(time.Minute)))
@@ -94,7 +94,7 @@ func TestEvaluationScoresFlagsAndAnnounces(t *testing.T) {
 		require.Equal(t, 60, big.Score)
 		require.Equal(t, []string{"large_amount"}, matched(big))
 		e := entity(t, b, "ana")
-		require.Equal(t, models.StatusFlagged, e.Status, "crossing the review threshold flags an ACTIVE subject")
+		require.Equal(t, rules.EntityFlagged, e.Status, "crossing the review threshold flags an ACTIVE subject")
 		require.Equal(t, rules.ReasonTransactionRule, *e.StatusReason)
 
 		_, bodies := events(t, b, e.ID)
@@ -166,9 +166,9 @@ func TestVelocityAndVolumeWindows(t *testing.T) {
 func TestBlockedPartiesDecline(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, b bundle) {
 		ctx := context.Background()
-		_, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "bad", Status: models.StatusBlocked})
+		_, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "bad", Status: rules.EntityBlocked})
 		require.NoError(t, err)
-		_, err = b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindBusiness, VendorData: "shady", Status: models.StatusBlocked})
+		_, err = b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindBusiness, VendorData: "shady", Status: rules.EntityBlocked})
 		require.NoError(t, err)
 
 		tx := submitAndEvaluate(t, b, newTx("t-1", "bad", "1", "USD", txBase))
@@ -180,7 +180,7 @@ func TestBlockedPartiesDecline(t *testing.T) {
 		tx = submitAndEvaluate(t, b, in)
 		require.Equal(t, rules.TxDeclined, tx.Status)
 		require.Equal(t, []string{"blocked_counterparty"}, matched(tx))
-		require.Equal(t, models.StatusActive, entity(t, b, "good").Status, "declined without crossing the review threshold: not flagged")
+		require.Equal(t, rules.EntityActive, entity(t, b, "good").Status, "declined without crossing the review threshold: not flagged")
 
 		watch, err := b.store.CreateList(ctx, b.app.ID, "watched businesses", "watchlist", "business")
 		require.NoError(t, err)
@@ -193,7 +193,7 @@ func TestBlockedPartiesDecline(t *testing.T) {
 		require.Equal(t, []string{"watchlisted_counterparty"}, matched(tx))
 		cp, err := b.store.GetEntity(ctx, b.app.ID, models.KindBusiness, "biz-watch")
 		require.NoError(t, err)
-		require.Equal(t, models.StatusFlagged, cp.Status, "the counterparty was auto-created, FLAGGED by its watchlist")
+		require.Equal(t, rules.EntityFlagged, cp.Status, "the counterparty was auto-created, FLAGGED by its watchlist")
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/standinghq/standing/internal/testkit"
 	"github.com/standinghq/standing/models"
+	"github.com/standinghq/standing/webhooks"
 )
 
 // clock is a settable clock for stores under test.
@@ -25,7 +26,7 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-var policy = models.RetryPolicy{
+var policy = webhooks.Policy{
 	MaxAttempts:  4,
 	MaxAge:       30 * 24 * time.Hour,
 	Backoff:      func(attempt int) time.Duration { return time.Duration(attempt) * time.Minute },
@@ -135,7 +136,7 @@ func TestRetriesGiveUpAfterMaxAttempts(t *testing.T) {
 			require.NoError(t, err)
 			require.Nil(t, again, "a claimed delivery is not attempted twice at once")
 
-			fail := models.AttemptResult{Outcome: models.AttemptRetry, Status: 503, Error: "HTTP 503", RequestURL: job.Destination.URL}
+			fail := models.AttemptResult{Outcome: webhooks.Retry, Status: 503, Error: "HTTP 503", RequestURL: job.Destination.URL}
 			for attempt := 1; attempt <= 3; attempt++ {
 				dec, err := f.store.RecordAttempt(ctx, job, fail, policy)
 				require.NoError(t, err)
@@ -162,11 +163,11 @@ func TestRetriesGiveUpAfterMaxAttempts(t *testing.T) {
 
 			// Retry-After is honoured, up to the policy's longest interval.
 			job2 := f.job(t, "u2")
-			dec, err = f.store.RecordAttempt(ctx, job2, models.AttemptResult{Outcome: models.AttemptRetry, Status: 429, RetryAfter: 17 * time.Minute}, policy)
+			dec, err = f.store.RecordAttempt(ctx, job2, models.AttemptResult{Outcome: webhooks.Retry, Status: 429, RetryAfter: 17 * time.Minute}, policy)
 			require.NoError(t, err)
 			require.Equal(t, 17*time.Minute, dec.RetryIn)
 			job3 := f.job(t, "u3")
-			dec, err = f.store.RecordAttempt(ctx, job3, models.AttemptResult{Outcome: models.AttemptRetry, Status: 429, RetryAfter: 48 * time.Hour}, policy)
+			dec, err = f.store.RecordAttempt(ctx, job3, models.AttemptResult{Outcome: webhooks.Retry, Status: 429, RetryAfter: 48 * time.Hour}, policy)
 			require.NoError(t, err)
 			require.Equal(t, time.Hour, dec.RetryIn)
 		})
@@ -182,7 +183,7 @@ func TestADestinationFailingFiveDaysIsDisabled(t *testing.T) {
 			ctx := context.Background()
 			long := policy
 			long.MaxAttempts = 1000
-			fail := models.AttemptResult{Outcome: models.AttemptRetry, Error: "timed out"}
+			fail := models.AttemptResult{Outcome: webhooks.Retry, Error: "timed out"}
 
 			_, err := f.store.RecordAttempt(ctx, f.job(t, "u1"), fail, long)
 			require.NoError(t, err)
@@ -192,7 +193,7 @@ func TestADestinationFailingFiveDaysIsDisabled(t *testing.T) {
 			require.Equal(t, f.clock.Now(), d.FailingSince.UTC())
 
 			f.clock.Advance(4 * 24 * time.Hour)
-			_, err = f.store.RecordAttempt(ctx, f.job(t, "u2"), models.AttemptResult{Outcome: models.AttemptDelivered, Status: 200}, long)
+			_, err = f.store.RecordAttempt(ctx, f.job(t, "u2"), models.AttemptResult{Outcome: webhooks.Delivered, Status: 200}, long)
 			require.NoError(t, err)
 			d, err = f.store.GetDestination(ctx, f.app.ID, f.failing.ID)
 			require.NoError(t, err)
@@ -235,7 +236,7 @@ func TestGoneDisablesAtOnceAndRecoverRestarts(t *testing.T) {
 			ctx := context.Background()
 			since := f.clock.Now()
 			job := f.job(t, "u1")
-			dec, err := f.store.RecordAttempt(ctx, job, models.AttemptResult{Outcome: models.AttemptGone, Status: 410, Error: "HTTP 410"}, policy)
+			dec, err := f.store.RecordAttempt(ctx, job, models.AttemptResult{Outcome: webhooks.Gone, Status: 410, Error: "HTTP 410"}, policy)
 			require.NoError(t, err)
 			require.Equal(t, models.DeliveryFailed, dec.State)
 			d, err := f.store.GetDestination(ctx, f.app.ID, f.failing.ID)

@@ -127,6 +127,8 @@ type TxFacts struct {
 	SubjectStatus, CounterpartyStatus string
 	// CounterpartyWatchlisted: the counterparty is on a watchlist.
 	CounterpartyWatchlisted bool
+	// TransactionUUID and TransactionID name the transaction, for the audit inputs.
+	TransactionUUID, TransactionID string
 }
 
 // Match is one rule that matched, with its contribution to the score.
@@ -142,9 +144,10 @@ type TxDecision struct {
 	Score   int
 	Matched []Match
 	Reason  string
-	// Flag says the subject crossed the review threshold: an ACTIVE subject becomes
-	// FLAGGED (reason transaction_rule).
-	Flag bool
+	// Flag says the subject crossed the review threshold; Transition is then the
+	// subject's move to FLAGGED (reason transaction_rule), when that raises its status.
+	Flag       bool
+	Transition *Transition
 }
 
 // EvaluateTransaction scores a transaction: the sum of the matching rules' scores gives
@@ -190,6 +193,14 @@ func EvaluateTransaction(f TxFacts, s TxSettings) TxDecision {
 	if f.SubjectStatus == EntityBlocked {
 		d.Matched = append(d.Matched, Match{Rule: RuleBlockedSubject, Detail: "the subject is BLOCKED: DECLINED"})
 		d.Status, d.Reason = TxDeclined, ReasonEntityBlocked
+	}
+	if d.Flag && Raises(f.SubjectStatus, EntityFlagged) {
+		d.Transition = &Transition{To: EntityFlagged, Reason: ReasonTransactionRule, Rule: RuleTransaction,
+			Inputs: map[string]any{
+				"transaction_uuid": f.TransactionUUID, "transaction_id": f.TransactionID, "score": d.Score,
+				"matched_rules": append([]Match{}, d.Matched...), "status": d.Status,
+				"review_threshold": s.ReviewThreshold,
+			}}
 	}
 	return d
 }

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 )
 
 // Limits of one attempt.
@@ -94,21 +93,6 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// Outcome classifies an attempt.
-type Outcome int
-
-// The outcomes of an attempt.
-const (
-	// Delivered: a 2xx answer.
-	Delivered Outcome = iota
-	// Retry: a network error, a timeout, 404, 408, 429 or 5xx.
-	Retry
-	// Rejected: any other answer (other 4xx, 3xx, 1xx); not retried.
-	Rejected
-	// Gone: 410; not retried, and the destination is disabled.
-	Gone
-)
-
 // Classify says what an attempt's response or error means for the delivery.
 func Classify(res Response, err error) Outcome {
 	if err != nil {
@@ -189,26 +173,4 @@ func Headers(secrets []string, eventID string, body []byte, at time.Time) (http.
 func str(v any) string {
 	s, _ := v.(string)
 	return s
-}
-
-// Backoff computes retry delays: exponential from Initial, doubling, with ±50% jitter,
-// capped at Max (cenkalti/backoff's ExponentialBackOff).
-type Backoff struct {
-	Initial, Max time.Duration
-}
-
-// Delay returns the delay after the given (1-based) failed attempt.
-func (b Backoff) Delay(attempt int) time.Duration {
-	eb := backoff.NewExponentialBackOff()
-	eb.InitialInterval = b.Initial
-	eb.MaxInterval = b.Max
-	eb.Multiplier = 2
-	eb.RandomizationFactor = 0.5
-	eb.MaxElapsedTime = 0
-	eb.Reset()
-	d := eb.NextBackOff()
-	for i := 1; i < attempt; i++ {
-		d = eb.NextBackOff()
-	}
-	return min(d, b.Max)
 }

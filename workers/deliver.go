@@ -140,7 +140,7 @@ type Deliverer struct {
 	Store    *models.Store
 	Sender   *webhooks.Sender
 	Enqueuer DeliveryEnqueuer
-	Policy   models.RetryPolicy
+	Policy   webhooks.Policy
 	Limiter  *Limiter
 	Log      *slog.Logger
 	// Metrics counts attempts; nil counts nothing.
@@ -172,7 +172,7 @@ func (d *Deliverer) HandleDeliver(ctx context.Context, t *asynq.Task) error {
 		return nil // delivered, given up, deleted, or being attempted by another worker
 	}
 	result := d.attempt(ctx, job)
-	d.Metrics.attempt(outcomeName(result.Outcome))
+	d.Metrics.attempt(result.Outcome.String())
 	// The attempt happened: record it even if the job's context is ending.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -205,7 +205,7 @@ func (d *Deliverer) HandleDeliver(ctx context.Context, t *asynq.Task) error {
 // attempt posts the delivery once and classifies the result.
 func (d *Deliverer) attempt(ctx context.Context, job *models.DeliveryJob) models.AttemptResult {
 	if !job.Destination.Enabled {
-		return models.AttemptResult{Outcome: models.AttemptSkipped,
+		return models.AttemptResult{Outcome: webhooks.Skipped,
 			Error: "the destination is disabled: " + job.Destination.DisabledReason}
 	}
 	now := time.Now()
@@ -215,7 +215,7 @@ func (d *Deliverer) attempt(ctx context.Context, job *models.DeliveryJob) models
 	body := []byte(job.Event.Body)
 	header, err := webhooks.Headers(job.Destination.LiveSecrets(now), job.Event.ID, body, now)
 	if err != nil {
-		return models.AttemptResult{Outcome: models.AttemptRejected, RequestURL: job.Destination.URL,
+		return models.AttemptResult{Outcome: webhooks.Rejected, RequestURL: job.Destination.URL,
 			Error: "could not sign: " + err.Error()}
 	}
 	res, sendErr := d.Sender.Send(ctx, job.Destination.URL, body, header)
@@ -226,17 +226,7 @@ func (d *Deliverer) attempt(ctx context.Context, job *models.DeliveryJob) models
 	r := models.AttemptResult{
 		RequestURL: job.Destination.URL, RequestHeaders: flat, Status: res.Status,
 		ResponseBody: res.Body, Duration: res.Duration, Error: webhooks.Describe(res, sendErr),
-		RetryAfter: res.RetryAfter,
-	}
-	switch webhooks.Classify(res, sendErr) {
-	case webhooks.Delivered:
-		r.Outcome = models.AttemptDelivered
-	case webhooks.Retry:
-		r.Outcome = models.AttemptRetry
-	case webhooks.Gone:
-		r.Outcome = models.AttemptGone
-	default:
-		r.Outcome = models.AttemptRejected
+		RetryAfter: res.RetryAfter, Outcome: webhooks.Classify(res, sendErr),
 	}
 	return r
 }
@@ -244,17 +234,3 @@ func (d *Deliverer) attempt(ctx context.Context, job *models.DeliveryJob) models
 // IsFailure tells asynq which errors count as failed attempts: a busy destination does
 // not.
 func IsFailure(err error) bool { return !errors.Is(err, ErrDestinationBusy) }
-
-func outcomeName(o models.AttemptOutcome) string {
-	switch o {
-	case models.AttemptDelivered:
-		return "delivered"
-	case models.AttemptRetry:
-		return "retry"
-	case models.AttemptGone:
-		return "gone"
-	case models.AttemptSkipped:
-		return "skipped"
-	}
-	return "rejected"
-}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/standinghq/standing/internal/testkit"
 	"github.com/standinghq/standing/models"
+	"github.com/standinghq/standing/rules"
 	"github.com/standinghq/standing/tasks"
 	"github.com/standinghq/standing/workers"
 )
@@ -94,7 +95,7 @@ func TestJobsLostByRedisAreAppliedOnceWorkersStart(t *testing.T) {
 		vd := fmt.Sprintf("u-%d", i)
 		_, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: vd})
 		require.NoError(t, err)
-		ids = append(ids, b.requestStatus(t, vd, models.StatusBlocked).ID)
+		ids = append(ids, b.requestStatus(t, vd, rules.EntityBlocked).ID)
 	}
 	// Redis loses everything before any worker ran.
 	rc := b.redisOpt.MakeRedisClient().(redis.UniversalClient)
@@ -121,7 +122,7 @@ func TestJobsLostByRedisAreAppliedOnceWorkersStart(t *testing.T) {
 	for i := range n {
 		e, err := b.store.GetEntity(ctx, b.app.ID, models.KindUser, fmt.Sprintf("u-%d", i))
 		require.NoError(t, err)
-		require.Equal(t, models.StatusBlocked, e.Status)
+		require.Equal(t, rules.EntityBlocked, e.Status)
 		changes, err := b.store.StatusChanges(ctx, b.app.ID, e.ID)
 		require.NoError(t, err)
 		require.Len(t, changes, 2, "applied exactly once")
@@ -134,7 +135,7 @@ func TestRelayLeavesQueuedJobsAlone(t *testing.T) {
 	ctx := context.Background()
 	_, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "u"})
 	require.NoError(t, err)
-	item := b.requestStatus(t, "u", models.StatusFlagged)
+	item := b.requestStatus(t, "u", rules.EntityFlagged)
 
 	time.Sleep(60 * time.Millisecond)
 	n, err := b.relay(50 * time.Millisecond).RelayOnce(ctx)
@@ -151,7 +152,7 @@ func TestRelayReplacesAJobTheQueueGaveUpOn(t *testing.T) {
 	ctx := context.Background()
 	_, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "u"})
 	require.NoError(t, err)
-	item := b.requestStatus(t, "u", models.StatusFlagged)
+	item := b.requestStatus(t, "u", rules.EntityFlagged)
 	require.NoError(t, b.inspector.ArchiveTask(b.queues.Apply(), item.ID))
 
 	time.Sleep(60 * time.Millisecond)

@@ -186,7 +186,7 @@ func serve(ctx context.Context, svc services, r roles) error {
 			Store:    svc.store,
 			Sender:   webhooks.NewSender(cfg.WebhookTimeout, guard),
 			Enqueuer: svc.deliveries,
-			Policy: models.RetryPolicy{
+			Policy: webhooks.Policy{
 				MaxAttempts:  cfg.WebhookMaxAttempts,
 				MaxAge:       cfg.WebhookMaxAge,
 				Backoff:      webhooks.Backoff{Initial: cfg.WebhookRetryInitial, Max: cfg.WebhookRetryMaxInterval}.Delay,

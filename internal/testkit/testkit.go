@@ -63,6 +63,19 @@ func Engines() []Engine {
 	}
 }
 
+// ForEachEngine runs fn as a parallel subtest on each engine (PostgreSQL and SQLite),
+// with what setup builds on that engine.
+func ForEachEngine[T any](t *testing.T, setup func(*testing.T, Engine) T, fn func(*testing.T, T)) {
+	t.Helper()
+	t.Parallel()
+	for _, engine := range Engines() {
+		t.Run(engine.Name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, setup(t, engine))
+		})
+	}
+}
+
 // RandomName returns prefix followed by 12 random hex digits.
 func RandomName(prefix string) string {
 	b := make([]byte, 6)

@@ -1,0 +1,373 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/standinghq/standing/rules"
+)
+
+// SessionOutcome says what applying a session event did.
+type SessionOutcome string
+
+// The outcomes of ApplySessionEvent.
+const (
+	// SessionCurrent: the event became its session's current status.
+	SessionCurrent SessionOutcome = "current"
+	// SessionHistory: an older event; it joined the session's history only.
+	SessionHistory SessionOutcome = "history"
+	// SessionAlreadyApplied: the event was applied before (a duplicate job).
+	SessionAlreadyApplied SessionOutcome = "already_applied"
+	// SessionInvalid: the stored event could not be read; it failed for good.
+	SessionInvalid SessionOutcome = "invalid"
+)
+
+// ApplySessionEvent applies the session event stored in inbox item id, once, in one
+// transaction under the entity's row lock: it creates the entity when its vendor_data is
+// unknown, gathers the facts (the entity's status, the session so far, blocklist hits),
+// asks rules.DecideSession what the event records and does, and writes that: the event in
+// the session's history and, when it is the latest, as the session's status; the
+// counters recomputed from the sessions table; features, profile and timestamps by
+// upstream time; the automatic transition; the outbox events of everything that changed.
+func (s *Store) ApplySessionEvent(ctx context.Context, id string) (SessionOutcome, error) {
+	var outcome SessionOutcome
+	err := s.transaction(ctx, func(tx *txn) error {
+		item, err := lockInboxItem(tx, id)
+		if err != nil {
+			return err
+		}
+		if item.State != InboxPending {
+			outcome = SessionAlreadyApplied
+			return nil
+		}
+		var in SessionEventInput
+		err = json.Unmarshal([]byte(item.Payload), &in)
+		facts, problems := rules.ReadDecision(in.Kind, in.Decision)
+		if err != nil || len(problems) > 0 || !ValidKind(in.Kind) || !rules.ValidSessionStatus(in.Status) {
+			outcome = SessionInvalid
+			return finishInboxItem(tx, item, tx.Now(), "the stored event is not a valid session event")
+		}
+		var app Application
+		if err := tx.Where("id = ?", item.ApplicationID).Take(&app).Error; err != nil {
+			return fmt.Errorf("read application: %w", err)
+		}
+		eventAt := time.Unix(in.Timestamp, 0).UTC()
+		e, _, err := s.lockOrCreateEntity(tx, app.ID, "session", eventAt, entityKey{in.Kind, in.VendorData})
+		if err != nil {
+			return err
+		}
+		a := sessionApply{tx: tx, app: &app, in: in, facts: facts, eventAt: eventAt, inboxID: item.ID}
+		outcome, err = a.run(e)
+		if err != nil {
+			return fmt.Errorf("apply session %s event: %w", in.SessionID, err)
+		}
+		return finishInboxItem(tx, item, tx.Now(), "")
+	})
+	return outcome, err
+}
+
+// sessionApply is one session event being applied.
+type sessionApply struct {
+	tx      *txn
+	app     *Application
+	in      SessionEventInput
+	facts   rules.DecisionFacts
+	eventAt time.Time
+	inboxID string
+}
+
+// sessionSettings are the application's settings that session decisions read.
+func sessionSettings(st Settings) rules.SessionSettings {
+	return rules.SessionSettings{AutoBlockOnDecline: st.AutoBlockOnDecline, AutoBlockWorkflows: st.AutoBlockWorkflows}
+}
+
+// run gathers the facts of the event, decides, and writes the decision.
+func (a *sessionApply) run(e *Entity) (SessionOutcome, error) {
+	w := newEntityWriter(a.tx, e)
+	sess, known, err := a.findSession(e)
+	if err != nil {
+		return "", err
+	}
+	hits, err := blocklistHits(a.tx, a.app.ID, a.facts)
+	if err != nil {
+		return "", err
+	}
+	d := rules.DecideSession(a.sessionFacts(e, sess, known, hits), sessionSettings(a.app.Settings))
+
+	if err := a.recordEvent(e, sess, known, d); err != nil {
+		return "", err
+	}
+	if err := recountSessions(a.tx, e); err != nil {
+		return "", err
+	}
+	a.updateFeatures(e)
+	var changed []string
+	if d.Current {
+		changed = a.updateProfile(e, d.Recorded)
+	}
+	if e.FirstSessionAt == nil || a.eventAt.Before(*e.FirstSessionAt) {
+		e.FirstSessionAt = &a.eventAt
+	}
+	if e.LastSessionAt == nil || a.eventAt.After(*e.LastSessionAt) {
+		e.LastSessionAt = &a.eventAt
+	}
+	e.LastActivityAt = &w.now
+	if d.Current {
+		if err := a.announce(w, e, sess, !known, d.Reason); err != nil {
+			return "", err
+		}
+	}
+	if len(changed) > 0 {
+		if err := w.dataUpdated(changed); err != nil {
+			return "", err
+		}
+		if err := w.activity(ActivityProfileUpdated, map[string]any{"changed_fields": changed, "session_id": sess.SessionID}); err != nil {
+			return "", err
+		}
+	}
+	if d.Transition != nil {
+		if err := w.transition(*d.Transition, "system"); err != nil {
+			return "", err
+		}
+	}
+	if err := w.save(); err != nil {
+		return "", err
+	}
+	if d.Current {
+		return SessionCurrent, nil
+	}
+	return SessionHistory, nil
+}
+
+// findSession reads the session of the event, if Standing knows it.
+func (a *sessionApply) findSession(e *Entity) (*Session, bool, error) {
+	var sess Session
+	err := a.tx.Where("entity_id = ? AND session_id = ?", e.ID, a.in.SessionID).Take(&sess).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return &Session{
+			ID: newID(), ApplicationID: a.app.ID, EntityID: e.ID, SessionID: a.in.SessionID, Kind: a.in.Kind,
+			CreatedAt: a.tx.Now(), Metadata: map[string]any{}, Decision: map[string]any{},
+		}, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read session: %w", err)
+	}
+	return &sess, true, nil
+}
+
+// sessionFacts are the facts DecideSession decides on.
+func (a *sessionApply) sessionFacts(e *Entity, sess *Session, known bool, hits []rules.Hit) rules.SessionFacts {
+	f := rules.SessionFacts{
+		EntityStatus: e.Status, Known: known, SessionID: a.in.SessionID, WorkflowID: a.in.WorkflowID,
+		Reported: a.in.Status, EventAt: a.eventAt, Blocklisted: hits,
+	}
+	if f.WorkflowID == "" {
+		f.WorkflowID = sess.WorkflowID
+	}
+	if e.StatusChangedAt != nil {
+		f.StatusSince = *e.StatusChangedAt
+	}
+	f.StatusEffectiveAt = f.StatusSince
+	if e.StatusEffectiveAt != nil {
+		f.StatusEffectiveAt = *e.StatusEffectiveAt
+	}
+	if known {
+		f.KnownSince, f.CurrentAt, f.CurrentReported = sess.CreatedAt, sess.StatusAt, sess.ReportedStatus
+	}
+	return f
+}
+
+// recordEvent adds the event to its session's history, creating the session on its
+// first event, and makes it the session's current status when the decision says so.
+func (a *sessionApply) recordEvent(e *Entity, sess *Session, known bool, d rules.SessionDecision) error {
+	decision, faceID := scrubDecision(a.in.Decision)
+	if d.Current {
+		sess.Status, sess.ReportedStatus, sess.StatusReason, sess.StatusAt = d.Recorded, a.in.Status, d.Reason, a.eventAt
+		if a.in.WorkflowID != "" {
+			sess.WorkflowID = a.in.WorkflowID
+		}
+		if a.in.Decision != nil {
+			sess.Decision = decision
+		}
+		if a.in.Metadata != nil {
+			sess.Metadata = a.in.Metadata
+		}
+	}
+	if faceID != "" {
+		sess.FaceID = &faceID
+	}
+	sess.UpdatedAt = a.tx.Now()
+	if err := a.tx.Save(sess).Error; err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	if d.Current && known {
+		// One event of a session's history is its current status.
+		if err := a.tx.Model(&SessionEvent{}).Where("session_pk = ? AND current", sess.ID).Update("current", false).Error; err != nil {
+			return fmt.Errorf("update session history: %w", err)
+		}
+	}
+	inboxID := a.inboxID
+	ev := SessionEvent{ID: newID(), SessionPK: sess.ID, InboxID: &inboxID, ReportedStatus: a.in.Status,
+		Status: d.Recorded, Reason: d.Reason, EventAt: a.eventAt, Current: d.Current, ReceivedAt: a.tx.Now()}
+	if err := a.tx.Create(&ev).Error; err != nil {
+		return fmt.Errorf("add to session history: %w", err)
+	}
+	return nil
+}
+
+// announce writes the events of a session whose current status changed, and its
+// timeline entry (session linked or updated).
+func (a *sessionApply) announce(w *entityWriter, e *Entity, sess *Session, isNew bool, reason string) error {
+	withData := a.in.Decision != nil || a.in.Metadata != nil
+	if err := sessionEvents(w, e, sess, a.eventAt, withData); err != nil {
+		return err
+	}
+	typ := ActivitySessionUpdated
+	if isNew {
+		typ = ActivitySessionLinked
+	}
+	details := map[string]any{"session_id": sess.SessionID, "status": sess.Status, "workflow_id": sess.WorkflowID}
+	if reason != "" {
+		details["reason"] = reason
+	}
+	return w.activity(typ, details)
+}
+
+// recountSessions recomputes the entity's counters from its sessions' current statuses,
+// so that duplicates and arrival order cannot skew them.
+func recountSessions(tx *txn, e *Entity) error {
+	var c struct {
+		Total, Approved, Declined, InReview int
+	}
+	err := tx.Model(&Session{}).Where("entity_id = ?", e.ID).Select(
+		"COUNT(*) AS total, "+
+			"COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0) AS approved, "+
+			"COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0) AS declined, "+
+			"COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0) AS in_review",
+		rules.SessionApproved, rules.SessionDeclined, rules.SessionInReview,
+	).Scan(&c).Error
+	if err != nil {
+		return fmt.Errorf("count sessions: %w", err)
+	}
+	e.SessionCount, e.ApprovedCount, e.DeclinedCount, e.InReviewCount = c.Total, c.Approved, c.Declined, c.InReview
+	return nil
+}
+
+// updateFeatures sets each reported feature whose event is the latest for it.
+func (a *sessionApply) updateFeatures(e *Entity) {
+	if e.Features == nil {
+		e.Features = map[string]string{}
+	}
+	if e.FeaturesAt == nil {
+		e.FeaturesAt = map[string]int64{}
+	}
+	at := a.eventAt.Unix()
+	for feature, reported := range a.facts.Features {
+		status, _ := rules.FeatureStatus(reported)
+		prevAt, seen := e.FeaturesAt[feature]
+		if seen && (at < prevAt || (at == prevAt && status <= e.Features[feature])) {
+			continue
+		}
+		e.Features[feature] = status
+		e.FeaturesAt[feature] = at
+	}
+}
+
+// updateProfile copies the profile fields of an approved session that is the latest
+// approved one by upstream time, and returns the fields that changed.
+func (a *sessionApply) updateProfile(e *Entity, recorded string) []string {
+	if recorded != rules.SessionApproved || len(a.facts.Profile) == 0 {
+		return nil
+	}
+	if e.ProfileAt != nil && a.eventAt.Before(*e.ProfileAt) {
+		return nil
+	}
+	e.ProfileAt = &a.eventAt
+	var changed []string
+	for _, field := range ProfileFields(e.Kind) {
+		v, ok := a.facts.Profile[field]
+		if !ok {
+			continue
+		}
+		p := e.profileField(field)
+		if *p != nil && **p == v {
+			continue
+		}
+		value := v
+		*p = &value
+		changed = append(changed, field)
+	}
+	return changed
+}
+
+// sessionEvents writes status.updated (and business_session.status.updated for
+// businesses) for a session whose current status changed, and data.updated when the
+// event also brought the session's decision or metadata (withData).
+func sessionEvents(w *entityWriter, e *Entity, sess *Session, eventAt time.Time, withData bool) error {
+	// The stored decision, without the face biometric id: event bodies are kept (and
+	// logged with every delivery attempt) beyond the entity's deletion.
+	fields := map[string]any{
+		"session_id":      sess.SessionID,
+		"status":          sess.Status,
+		"reported_status": sess.ReportedStatus,
+		"reason":          sess.StatusReason,
+		"vendor_data":     e.VendorData,
+		"uuid":            e.ID,
+		"session_kind":    sess.Kind,
+		"workflow_id":     sess.WorkflowID,
+		"decision":        sess.Decision,
+		"metadata":        sess.Metadata,
+		"timestamp":       eventAt.Unix(),
+	}
+	if err := w.event(EventStatusUpdated, fields); err != nil {
+		return err
+	}
+	if e.Kind == KindBusiness {
+		if err := w.event(EventBusinessSessionStatusUpdated, fields); err != nil {
+			return err
+		}
+	}
+	if withData {
+		// The session's data (its decision or metadata) changed with its status.
+		return w.event(EventDataUpdated, fields)
+	}
+	return nil
+}
+
+// scrubDecision returns a copy of decision without the face biometric id, which is kept
+// in its own column so that deleting the entity can erase it, and that id.
+func scrubDecision(decision map[string]any) (map[string]any, string) {
+	out := make(map[string]any, len(decision))
+	faceID := ""
+	for k, v := range decision {
+		out[k] = v
+	}
+	if liveness, ok := decision["liveness"].(map[string]any); ok {
+		if id, ok := liveness["face_id"].(string); ok {
+			faceID = strings.TrimSpace(id)
+		}
+		copied := make(map[string]any, len(liveness))
+		for k, v := range liveness {
+			if k != "face_id" {
+				copied[k] = v
+			}
+		}
+		out["liveness"] = copied
+	}
+	return out, faceID
+}
+
+// eraseFaceIDs erases the face biometric ids of the sessions of deleted entities.
+func eraseFaceIDs(tx *txn, entities []Entity) error {
+	ids := make([]string, len(entities))
+	for i := range entities {
+		ids[i] = entities[i].ID
+	}
+	return tx.Model(&Session{}).Where("entity_id IN ?", ids).Update("face_id", nil).Error
+}
