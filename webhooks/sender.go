@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
 )
 
 // Limits of one attempt.
