@@ -2,7 +2,6 @@ package rules
 
 import (
 	"errors"
-	"regexp"
 	"strings"
 	"unicode"
 )
@@ -52,20 +51,14 @@ func ValidEntryType(t string) bool {
 // MaxEntryBytes is the longest list value accepted.
 const MaxEntryBytes = 2000
 
-var (
-	alpha3Code  = regexp.MustCompile(`^[A-Z]{3}$`)
-	e164        = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-	phoneFiller = strings.NewReplacer(" ", "", "-", "", ".", "", "(", "", ")", "", "\u00a0", "")
-)
-
 // ErrEmptyValue is returned for a value that is empty after trimming.
 var ErrEmptyValue = errors.New("must not be empty")
 
 // NormaliseEntry returns the form in which a value of entryType is stored and matched
 // (at most MaxEntryBytes, also after normalising):
 // trimmed everywhere; user and business values (vendor_data) kept exact, as vendor_data
-// is matched exactly; phones in E.164 (+ and digits); countries as upper-case ISO
-// alpha-3; names lower-cased with inner white space collapsed; everything else
+// is matched exactly; phones in E.164 (NormalisePhone); countries as ISO alpha-3
+// (NormaliseCountry, alpha-2 accepted); names lower-cased with inner white space collapsed; everything else
 // lower-cased.
 func NormaliseEntry(entryType, value string) (string, error) {
 	v, err := normaliseEntry(entryType, value)
@@ -87,20 +80,9 @@ func normaliseEntry(entryType, value string) (string, error) {
 	case EntryUser, EntryBusiness:
 		return v, nil
 	case EntryPhone:
-		p := phoneFiller.Replace(v)
-		if strings.HasPrefix(p, "00") {
-			p = "+" + p[2:]
-		}
-		if !e164.MatchString(p) {
-			return "", errors.New("must be a phone number in international form like +34600000000")
-		}
-		return p, nil
+		return NormalisePhone(v)
 	case EntryCountry:
-		c := strings.ToUpper(v)
-		if !alpha3Code.MatchString(c) {
-			return "", errors.New("must be a three-letter ISO 3166-1 alpha-3 code like ESP")
-		}
-		return c, nil
+		return NormaliseCountry(v)
 	case EntryName:
 		return strings.Join(strings.FieldsFunc(strings.ToLower(v), unicode.IsSpace), " "), nil
 	case EntryEmail:

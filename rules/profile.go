@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -17,8 +16,6 @@ const (
 	// maxMatchedValue bounds a decision value matched against blocklists.
 	maxMatchedValue = 512
 )
-
-var profilePhone = regexp.MustCompile(`^\+?[0-9][0-9 ().\-]{3,31}$`)
 
 // NormaliseProfileValue trims and checks one profile field's value (from the API or from
 // a session's decision) and returns the form stored.
@@ -40,19 +37,14 @@ func NormaliseProfileValue(field, v string) (string, error) {
 			return v, errors.New("must be in 1900 or later")
 		}
 	case "nationality", "country_code":
-		v = strings.ToUpper(v)
-		if !alpha3Code.MatchString(v) {
-			return v, errors.New("must be a three-letter ISO 3166-1 alpha-3 code like ESP")
-		}
+		return NormaliseCountry(v)
 	case "email":
 		addr, err := mail.ParseAddress(v)
 		if err != nil || addr.Address != v {
 			return v, errors.New("must be an e-mail address like ana@example.com")
 		}
 	case "phone":
-		if !profilePhone.MatchString(v) {
-			return v, errors.New("must be a phone number like +34 600 000 000")
-		}
+		return NormalisePhone(v)
 	case "portrait_image":
 		if len(v) > maxProfileURL {
 			return v, fmt.Errorf("must be at most %d characters", maxProfileURL)
@@ -69,7 +61,7 @@ func NormaliseProfileValue(field, v string) (string, error) {
 	return v, nil
 }
 
-// decisionProfile says which profile field each decision check reports, per entity kind.
+// decisionProfile says which profile field each decision feature reports, per entity kind.
 var decisionProfile = map[string]map[string][]string{
 	"user": {
 		"id_verification": {"full_name", "date_of_birth", "document_number", "nationality", "portrait_image"},
@@ -81,90 +73,70 @@ var decisionProfile = map[string]map[string][]string{
 	},
 }
 
-// DecisionFacts is what Standing reads from a session's decision.
-type DecisionFacts struct {
-	// Features maps each reported check to its status, in the session vocabulary.
-	Features map[string]string
-	// Profile holds the profile fields the decision reports for the entity's kind, raw.
-	Profile map[string]string
-	// FaceID, DocumentNumber, Email and Phone are matched against blocklists.
-	FaceID, DocumentNumber, Email, Phone string
+// profileSources lists, for a profile field, the members of a feature entry that may
+// carry it, in order of preference (the vendor's v3 names after the v2 ones).
+var profileSources = map[string][]string{
+	"phone":      {"phone", "full_number"},
+	"legal_name": {"legal_name", "company_name"},
 }
 
-// ReadDecision reads a session decision: an object whose members are checks, each an
-// object with a "status" and check-specific fields. Problems are keyed by dotted path
-// (decision.liveness.status); a decision with problems must be refused.
-func ReadDecision(kind string, decision map[string]any) (DecisionFacts, map[string]string) {
-	facts := DecisionFacts{Features: map[string]string{}, Profile: map[string]string{}}
-	problems := map[string]string{}
-	for check, raw := range decision {
-		path := "decision." + check
-		obj, ok := raw.(map[string]any)
+// readEntry reads the profile fields and the values matched against blocklists from
+// the chosen entry of one feature.
+func readEntry(kind, feature, path string, obj map[string]any, facts *DecisionFacts, problems map[string]string) {
+	str := func(name string) string {
+		raw, present := obj[name]
+		if !present || raw == nil {
+			return ""
+		}
+		v, ok := raw.(string)
 		if !ok {
-			problems[path] = "must be an object"
+			problems[path+"."+name] = "must be a string"
+		}
+		return strings.TrimSpace(v)
+	}
+	for _, field := range decisionProfile[kind][feature] {
+		v := ""
+		sources := profileSources[field]
+		if sources == nil {
+			sources = []string{field}
+		}
+		for _, src := range sources {
+			if v = str(src); v != "" {
+				break
+			}
+		}
+		if field == "full_name" && v == "" {
+			v = strings.TrimSpace(str("first_name") + " " + str("last_name"))
+		}
+		if v == "" {
 			continue
 		}
-		if st, present := obj["status"]; present && st != nil {
-			s, ok := st.(string)
-			if !ok || !ValidSessionStatus(s) {
-				problems[path+".status"] = "must be one of " + strings.Join(SessionStatuses(), ", ")
-			} else {
-				facts.Features[check] = s
-			}
-		}
-		str := func(name string) string {
-			v, _ := obj[name].(string)
-			if obj[name] != nil {
-				if _, ok := obj[name].(string); !ok {
-					problems[path+"."+name] = "must be a string"
-				}
-			}
-			return strings.TrimSpace(v)
-		}
-		for _, field := range decisionProfile[kind][check] {
-			if v := str(field); v != "" {
-				facts.Profile[field] = v
-			}
-		}
-		// Matched against blocklists (and indexed): bounded like list values.
-		bounded := func(name string) string {
-			v := str(name)
-			if len(v) > maxMatchedValue {
-				problems[path+"."+name] = fmt.Sprintf("must be at most %d bytes", maxMatchedValue)
-				return ""
-			}
-			return v
-		}
-		switch check {
-		case "liveness":
-			facts.FaceID = bounded("face_id")
-		case "id_verification":
-			facts.DocumentNumber = bounded("document_number")
-		case "email":
-			facts.Email = bounded("email")
-		case "phone":
-			facts.Phone = bounded("phone")
-		}
-	}
-	for field, v := range facts.Profile {
 		norm, err := NormaliseProfileValue(field, v)
 		if err != nil {
-			problems["decision."+checkOf(kind, field)+"."+field] = err.Error()
-			delete(facts.Profile, field)
+			problems[path+"."+field] = err.Error()
 			continue
 		}
 		facts.Profile[field] = norm
 	}
-	return facts, problems
-}
-
-func checkOf(kind, field string) string {
-	for check, fields := range decisionProfile[kind] {
-		for _, f := range fields {
-			if f == field {
-				return check
-			}
+	// Matched against blocklists (and indexed): bounded like list values.
+	bounded := func(name string) string {
+		v := str(name)
+		if len(v) > maxMatchedValue {
+			problems[path+"."+name] = fmt.Sprintf("must be at most %d bytes", maxMatchedValue)
+			return ""
+		}
+		return v
+	}
+	switch feature {
+	case "liveness":
+		facts.FaceID = bounded("face_id")
+	case "id_verification":
+		facts.DocumentNumber = bounded("document_number")
+	case "email":
+		facts.Email = bounded("email")
+	case "phone":
+		if facts.Phone = bounded("phone"); facts.Phone == "" {
+			facts.Phone = bounded("full_number")
 		}
 	}
-	return ""
 }
