@@ -46,6 +46,9 @@ type Config struct {
 	DataDir string `env:"DATA_DIR" envDefault:"./.standing"`
 	// APIKey is the API key of the application dev mode seeds.
 	APIKey string `env:"API_KEY"`
+	// IngestSecret is the upstream signing secret of the application dev mode seeds
+	// (the vendor's webhook "secret shared key"); generated when empty.
+	IngestSecret string `env:"INGEST_SECRET"`
 	// AdminToken guards the admin endpoints and /ops/ pages.
 	AdminToken string `env:"ADMIN_TOKEN"`
 
@@ -263,6 +266,9 @@ func (c *Config) validate() error {
 	}
 	if c.APIKey != "" && len(c.APIKey) < 16 {
 		return bad("API_KEY", "must be at least 16 characters")
+	}
+	if c.IngestSecret != "" && (len(c.IngestSecret) < 16 || len(c.IngestSecret) > 512 || strings.ContainsAny(c.IngestSecret, " \t\r\n")) {
+		return bad("INGEST_SECRET", "must be 16 to 512 characters without spaces")
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return bad("ADMIN_TOKEN", "must be at least 16 characters")

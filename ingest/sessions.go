@@ -31,12 +31,13 @@ const (
 )
 
 // intakeAuth authenticates upstream verification systems: by API key, or by the
-// provider-style signature (X-Timestamp and X-Signature-V2, HMAC-SHA256 of the canonical
-// JSON body with the application's ingest secret). A signed request names its application
-// with the X-Application-Id header or the application_id query parameter.
+// provider-style signature (X-Timestamp with X-Signature-V2, HMAC-SHA256 of the canonical
+// JSON body, or X-Signature, HMAC-SHA256 of the raw body, keyed with the application's
+// ingest secret or, for a day after a change, its previous one). A signed request names
+// its application with the X-Application-Id header or the application_id query parameter.
 func (s *server) intakeAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("x-api-key") != "" || r.Header.Get("X-Signature-V2") == "" {
+		if r.Header.Get("x-api-key") != "" || (r.Header.Get("X-Signature-V2") == "" && r.Header.Get("X-Signature") == "") {
 			s.authenticate(next).ServeHTTP(w, r)
 			return
 		}
@@ -68,7 +69,8 @@ func (s *server) intakeAuth(next http.Handler) http.Handler {
 			writeJSON(w, http.StatusUnauthorized, errorBody{Detail: "Invalid signature or unknown application."})
 			return
 		}
-		err = webhooks.VerifyV2(app.IngestSecret, body, r.Header.Get("X-Timestamp"), r.Header.Get("X-Signature-V2"), s.now(), SignatureTolerance)
+		err = webhooks.VerifyProvider(app.IngestSecrets(s.now()), body, r.Header.Get("X-Timestamp"),
+			r.Header.Get("X-Signature-V2"), r.Header.Get("X-Signature"), s.now(), SignatureTolerance)
 		switch {
 		case err == nil:
 		case errors.Is(err, webhooks.ErrInvalidJSON):
@@ -95,7 +97,8 @@ type eventAccepted struct {
 }
 
 // ingestSession stores an upstream session status event and answers 202 once it is
-// committed. Unknown members are ignored: providers add fields to their webhooks.
+// committed. Unknown members are kept with the session, never refused: providers add
+// fields to their webhooks.
 func (s *server) ingestSession(w http.ResponseWriter, r *http.Request) {
 	f, err := readObject(w, r)
 	if err != nil {
@@ -103,6 +106,10 @@ func (s *server) ingestSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := models.SessionEventInput{Kind: models.KindUser}
+	if !f.has("session_id") && f.has("business_session_id") {
+		// The vendor's KYB events name the session business_session_id.
+		f.raw["session_id"] = f.raw["business_session_id"]
+	}
 	in.SessionID = requiredText(f, "session_id", maxSessionIDLen)
 	if st := f.String("status"); st != nil {
 		if !rules.ValidSessionStatus(*st) {
@@ -125,7 +132,7 @@ func (s *server) ingestSession(w http.ResponseWriter, r *http.Request) {
 			f.fail(k, v)
 		}
 	}
-	f.ignoreUnknown()
+	in.Upstream = upstreamMembers(f)
 	if err := f.err(); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -136,6 +143,29 @@ func (s *server) ingestSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, eventAccepted{EventID: item.ID})
+}
+
+// upstreamMembers returns the members of an upstream event that no decoder read (the
+// vendor's created_at, environment, …), to be kept with the session as they were sent;
+// nil when there are none. They are never refused, except for values no store can keep.
+func upstreamMembers(f *fields) map[string]any {
+	var out map[string]any
+	for name, raw := range f.raw {
+		if f.used[name] {
+			continue
+		}
+		f.used[name] = true
+		v, err := decodeValue(raw)
+		if err != nil {
+			f.fail(name, err.Error())
+			continue
+		}
+		if out == nil {
+			out = map[string]any{}
+		}
+		out[name] = v
+	}
+	return out
 }
 
 // eventTimestamp decodes a required unix-seconds timestamp: a whole number, not before
@@ -192,6 +222,13 @@ type sessionCreated struct {
 	SessionKind string `json:"session_kind"`
 	WorkflowID  string `json:"workflow_id"`
 	CreatedAt   string `json:"created_at"`
+	// Metadata and the vendor's optional members, as stored.
+	Metadata        map[string]any `json:"metadata"`
+	Callback        any            `json:"callback"`
+	CallbackMethod  any            `json:"callback_method,omitempty"`
+	Language        any            `json:"language,omitempty"`
+	ContactDetails  any            `json:"contact_details"`
+	ExpectedDetails any            `json:"expected_details"`
 }
 
 // createSession starts a session for an ACTIVE or FLAGGED entity; 403 when BLOCKED.
@@ -205,6 +242,7 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
 	in.VendorData = vendorDataField(f, "vendor_data")
 	in.Kind = kindField(f, "session_kind")
 	in.WorkflowID = textField(f, "workflow_id", maxWorkflowIDLen)
+	in.Options, in.Metadata = sessionOptions(f)
 	if err := f.err(); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -217,6 +255,9 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, sessionCreated{
 		SessionID: sess.SessionID, URL: sess.URL, Status: sess.Status, VendorData: e.VendorData,
 		EntityUUID: e.ID, SessionKind: sess.Kind, WorkflowID: sess.WorkflowID, CreatedAt: models.FormatTime(sess.CreatedAt),
+		Metadata: sess.Metadata, Callback: sess.Options["callback"], CallbackMethod: sess.Options["callback_method"],
+		Language: sess.Options["language"], ContactDetails: sess.Options["contact_details"],
+		ExpectedDetails: sess.Options["expected_details"],
 	})
 }
 

@@ -19,6 +19,10 @@ type Application struct {
 	ID           string    `gorm:"primaryKey"`
 	Name         string    `gorm:"not null"`
 	IngestSecret string    `gorm:"not null"`
+	// PreviousIngestSecret, replaced by SetIngestSecret, stays valid until
+	// PreviousIngestSecretExpiresAt so that a rotation loses no upstream event.
+	PreviousIngestSecret          *string
+	PreviousIngestSecretExpiresAt *time.Time
 	Settings     Settings  `gorm:"type:jsonb;not null"`
 	CreatedAt    time.Time `gorm:"not null"`
 	UpdatedAt    time.Time `gorm:"not null"`
@@ -70,10 +74,54 @@ func HashAPIKey(key string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// IngestSecrets returns the ingest secrets valid at now: the current one, then the
+// previous one while its grace period lasts.
+func (a *Application) IngestSecrets(now time.Time) []string {
+	secrets := []string{a.IngestSecret}
+	if a.PreviousIngestSecret != nil && a.PreviousIngestSecretExpiresAt != nil && now.Before(*a.PreviousIngestSecretExpiresAt) {
+		secrets = append(secrets, *a.PreviousIngestSecret)
+	}
+	return secrets
+}
+
+// IngestSecretGrace is how long a replaced ingest secret stays valid.
+const IngestSecretGrace = 24 * time.Hour
+
+// Limits of an ingest secret that is set rather than generated (the upstream's own
+// signing key, such as the vendor's webhook "secret shared key").
+const (
+	MinIngestSecretLength = 16
+	MaxIngestSecretLength = 512
+)
+
+// CheckIngestSecret says what, if anything, makes secret unusable as an ingest secret.
+func CheckIngestSecret(secret string) error {
+	if len(secret) < MinIngestSecretLength || len(secret) > MaxIngestSecretLength {
+		return fmt.Errorf("ingest secret must be %d to %d characters: %w", MinIngestSecretLength, MaxIngestSecretLength, ErrInvalidValue)
+	}
+	for _, r := range secret {
+		if r <= ' ' || r == 0x7f {
+			return fmt.Errorf("ingest secret must not contain spaces or control characters: %w", ErrInvalidValue)
+		}
+	}
+	return nil
+}
+
 // CreateApplication creates an application with default settings, an ingest secret and
 // one API key: apiKey when given, otherwise a generated one.
 func (s *Store) CreateApplication(ctx context.Context, name, apiKey string) (NewApplication, error) {
-	name = strings.TrimSpace(name)
+	return s.CreateApplicationWith(ctx, ApplicationInput{Name: name, APIKey: apiKey})
+}
+
+// ApplicationInput is what CreateApplicationWith needs; empty secrets are generated.
+type ApplicationInput struct {
+	Name, APIKey, IngestSecret string
+}
+
+// CreateApplicationWith creates an application with default settings, the given (or a
+// generated) ingest secret and one API key (the given one, or a generated one).
+func (s *Store) CreateApplicationWith(ctx context.Context, in ApplicationInput) (NewApplication, error) {
+	name, apiKey := strings.TrimSpace(in.Name), in.APIKey
 	if name == "" {
 		return NewApplication{}, errors.New("application name must not be empty")
 	}
@@ -83,11 +131,17 @@ func (s *Store) CreateApplication(ctx context.Context, name, apiKey string) (New
 	if len(apiKey) < MinAPIKeyLength {
 		return NewApplication{}, fmt.Errorf("API key must be at least %d characters", MinAPIKeyLength)
 	}
+	ingestSecret := in.IngestSecret
+	if ingestSecret == "" {
+		ingestSecret = GenerateSecret("isk_")
+	} else if err := CheckIngestSecret(ingestSecret); err != nil {
+		return NewApplication{}, err
+	}
 	now := s.Now()
 	app := Application{
 		ID:           newID(),
 		Name:         name,
-		IngestSecret: GenerateSecret("isk_"),
+		IngestSecret: ingestSecret,
 		Settings:     DefaultSettings(),
 		CreatedAt:    now,
 		UpdatedAt:    now,
@@ -139,6 +193,36 @@ func (s *Store) AddAPIKey(ctx context.Context, appID, key string) error {
 		}
 		return insertAPIKey(tx, appID, key, s.Now())
 	})
+}
+
+// SetIngestSecret makes secret the application's ingest secret; the one it replaces
+// stays valid for IngestSecretGrace more. Setting the current secret again changes
+// nothing.
+func (s *Store) SetIngestSecret(ctx context.Context, appID, secret string) (*Application, error) {
+	if err := CheckIngestSecret(secret); err != nil {
+		return nil, err
+	}
+	if !validUUID(appID) {
+		return nil, fmt.Errorf("application: %w", ErrNotFound)
+	}
+	var app Application
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		if err := forUpdate(tx).Where("id = ?", appID).Take(&app).Error; err != nil {
+			return notFound(err, "application")
+		}
+		if app.IngestSecret == secret {
+			return nil
+		}
+		now := s.Now()
+		old, expires := app.IngestSecret, now.Add(IngestSecretGrace)
+		app.PreviousIngestSecret, app.PreviousIngestSecretExpiresAt = &old, &expires
+		app.IngestSecret, app.UpdatedAt = secret, now
+		return tx.Model(&app).Select("ingest_secret", "previous_ingest_secret", "previous_ingest_secret_expires_at", "updated_at").Updates(&app).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &app, nil
 }
 
 // ApplicationByAPIKey returns the application that owns a live API key.

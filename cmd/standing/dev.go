@@ -99,7 +99,8 @@ then: curl -s %s/dev/sink/demo
 
 // seedDevApplication returns dev mode's application, creating it on the first start.
 // STANDING_API_KEY, when set, becomes (one of) its API keys; STANDING_ADMIN_TOKEN, when
-// set, is the admin token.
+// set, is the admin token; STANDING_INGEST_SECRET, when set, is its ingest secret (the
+// previous one stays valid for a day when it changes).
 func seedDevApplication(ctx context.Context, store *models.Store, cfg config.Config) (devCredentials, error) {
 	path := filepath.Join(cfg.DataDir, "dev-credentials.json")
 	var creds devCredentials
@@ -118,7 +119,7 @@ func seedDevApplication(ctx context.Context, store *models.Store, cfg config.Con
 		}
 	}
 	if creds.ApplicationID == "" {
-		app, err := store.CreateApplication(ctx, "dev", cfg.APIKey)
+		app, err := store.CreateApplicationWith(ctx, models.ApplicationInput{Name: "dev", APIKey: cfg.APIKey, IngestSecret: cfg.IngestSecret})
 		if err != nil {
 			return creds, fmt.Errorf("seed the dev application: %w", err)
 		}
@@ -131,6 +132,12 @@ func seedDevApplication(ctx context.Context, store *models.Store, cfg config.Con
 			return creds, fmt.Errorf("%sAPI_KEY: %w", config.Prefix, err)
 		}
 		creds.APIKey = cfg.APIKey
+	}
+	if cfg.IngestSecret != "" && cfg.IngestSecret != creds.IngestSecret {
+		if _, err := store.SetIngestSecret(ctx, creds.ApplicationID, cfg.IngestSecret); err != nil {
+			return creds, fmt.Errorf("%sINGEST_SECRET: %w", config.Prefix, err)
+		}
+		creds.IngestSecret = cfg.IngestSecret
 	}
 	if cfg.AdminToken != "" {
 		creds.AdminToken = cfg.AdminToken
