@@ -97,11 +97,11 @@ const (
 // CheckIngestSecret says what, if anything, makes secret unusable as an ingest secret.
 func CheckIngestSecret(secret string) error {
 	if len(secret) < MinIngestSecretLength || len(secret) > MaxIngestSecretLength {
-		return fmt.Errorf("ingest secret must be %d to %d characters: %w", MinIngestSecretLength, MaxIngestSecretLength, ErrInvalidValue)
+		return invalid("ingest_secret", fmt.Sprintf("must be %d to %d characters", MinIngestSecretLength, MaxIngestSecretLength))
 	}
 	for _, r := range secret {
 		if r <= ' ' || r == 0x7f {
-			return fmt.Errorf("ingest secret must not contain spaces or control characters: %w", ErrInvalidValue)
+			return invalid("ingest_secret", "must not contain spaces or control characters")
 		}
 	}
 	return nil
@@ -206,14 +206,14 @@ func (s *Store) SetIngestSecret(ctx context.Context, appID, secret string) (*App
 		return nil, fmt.Errorf("application: %w", ErrNotFound)
 	}
 	var app Application
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		if err := forUpdate(tx).Where("id = ?", appID).Take(&app).Error; err != nil {
 			return notFound(err, "application")
 		}
 		if app.IngestSecret == secret {
 			return nil
 		}
-		now := s.Now()
+		now := tx.Now()
 		old, expires := app.IngestSecret, now.Add(IngestSecretGrace)
 		app.PreviousIngestSecret, app.PreviousIngestSecretExpiresAt = &old, &expires
 		app.IngestSecret, app.UpdatedAt = secret, now
