@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"reflect"
 	"time"
+
+	"github.com/standinghq/standing/webhooks"
 )
 
 // Webhook event types (SPEC section 5).
@@ -76,6 +78,11 @@ func insertEvent(tx *txn, appID string, entityID *string, typ string, seq int64,
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s event: %w", typ, err)
+	}
+	// The body is written in the canonical form X-Signature-V2 signs, so that
+	// X-Signature (the raw bytes) and X-Signature-V2 sign the same bytes.
+	if b, err = webhooks.Canonical(b); err != nil {
+		return nil, fmt.Errorf("encode %s event canonically: %w", typ, err)
 	}
 	ev.Body = string(b)
 	if err := tx.Create(ev).Error; err != nil {

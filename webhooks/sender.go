@@ -135,7 +135,9 @@ func Describe(res Response, err error) string {
 //     (one v1 signature per live secret).
 //   - Provider-compatible: X-Timestamp, X-Signature (raw body), X-Signature-V2 (canonical
 //     JSON) and X-Signature-Simple ("{timestamp}:{session_id}:{status}:{webhook_type}"),
-//     keyed with the current secret.
+//     keyed with the current secret; during a rotation (a second live secret) also
+//     X-Signature-Previous, X-Signature-V2-Previous and X-Signature-Simple-Previous,
+//     the same signatures keyed with the previous secret.
 func Headers(secrets []string, eventID string, body []byte, at time.Time) (http.Header, error) {
 	if len(secrets) == 0 {
 		return nil, ErrBadSecret
@@ -166,6 +168,17 @@ func Headers(secrets []string, eventID string, body []byte, at time.Time) (http.
 	h.Set("X-Signature", SignRaw(secrets[0], body))
 	h.Set("X-Signature-V2", v2)
 	h.Set("X-Signature-Simple", SignSimple(secrets[0], stamp, str(fields.SessionID), str(fields.Status), str(fields.WebhookType)))
+	if len(secrets) > 1 {
+		// During a rotation, receivers still holding the old secret verify these.
+		old := secrets[1]
+		v2Old, err := SignV2(old, body)
+		if err != nil {
+			return nil, err
+		}
+		h.Set("X-Signature-Previous", SignRaw(old, body))
+		h.Set("X-Signature-V2-Previous", v2Old)
+		h.Set("X-Signature-Simple-Previous", SignSimple(old, stamp, str(fields.SessionID), str(fields.Status), str(fields.WebhookType)))
+	}
 	return h, nil
 }
 

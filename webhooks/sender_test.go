@@ -150,11 +150,19 @@ func TestHeadersVerifyWithTheStandardWebhooksLibrary(t *testing.T) {
 	require.Equal(t, "evt_1", h.Get("webhook-id"))
 	require.Equal(t, "application/json", h.Get("Content-Type"))
 
+	// During the rotation the -Previous headers carry the same signatures with the old secret.
+	require.Equal(t, hexHMAC(previous, string(body)), h.Get("X-Signature-Previous"))
+	require.Equal(t, hexHMAC(previous, canonical), h.Get("X-Signature-V2-Previous"))
+	require.Equal(t, hexHMAC(previous, ts+":s-1:Approved:status.updated"), h.Get("X-Signature-Simple-Previous"))
+
 	// Absent fields sign as empty strings.
 	h2, err := webhooks.Headers([]string{current}, "evt_2", []byte(`{"webhook_type":"user.data.updated"}`), at)
 	require.NoError(t, err)
 	require.Equal(t, hexHMAC(current, ts+"::"+":user.data.updated"), h2.Get("X-Signature-Simple"))
 	require.Len(t, strings.Fields(h2.Get("webhook-signature")), 1)
+	for _, name := range []string{"X-Signature-Previous", "X-Signature-V2-Previous", "X-Signature-Simple-Previous"} {
+		require.Empty(t, h2.Get(name), "no rotation, no %s", name)
+	}
 }
 
 func TestSenderRefusesPrivateTargetsAtDialTime(t *testing.T) {
