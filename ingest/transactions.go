@@ -36,6 +36,7 @@ func (s *server) submitTransaction(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	fromVendorTransaction(f)
 	in := models.NewTransaction{Subject: models.Party{Kind: models.KindUser}}
 	in.TransactionID = requiredText(f, "transaction_id", maxTransactionIDLen)
 	in.Subject.VendorData = vendorDataField(f, "vendor_data")
@@ -55,10 +56,11 @@ func (s *server) submitTransaction(w http.ResponseWriter, r *http.Request) {
 		f.require("amount")
 	}
 	if c := f.String("currency"); c != nil {
-		in.Currency = strings.ToUpper(strings.TrimSpace(*c))
-		if len(in.Currency) != 3 || strings.Trim(in.Currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-			f.fail("currency", "must be a three-letter ISO 4217 code like EUR")
+		cur, err := rules.NormaliseCurrency(*c)
+		if err != nil {
+			f.fail("currency", err.Error())
 		}
+		in.Currency = cur
 	} else {
 		f.require("currency")
 	}
@@ -164,6 +166,10 @@ func (s *server) reviewTransaction(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if v, ok := f.raw["status"]; ok && strings.EqualFold(strings.Trim(string(v), `"`), "AWAITING_USER") {
+		f.fail("status", "AWAITING_USER is a status of the vendor's API that Standing does not have: "+
+			"an analyst decides a transaction IN_REVIEW with APPROVED or DECLINED")
 	}
 	status := oneOf(f, "status", []string{rules.TxApproved, rules.TxDeclined})
 	actor := textField(f, "actor", maxActorLen)
