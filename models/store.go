@@ -212,7 +212,8 @@ func (s *Store) migrations(opts ...goose.ProviderOption) (*goose.Provider, error
 	if err != nil {
 		return nil, err
 	}
-	provider, err := goose.NewProvider(dialect, sqlDB, fsys, append(opts, goose.WithDisableGlobalRegistry(true))...)
+	opts = append(opts, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(renormaliseMigration(s.dialect)))
+	provider, err := goose.NewProvider(dialect, sqlDB, fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}
