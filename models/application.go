@@ -16,16 +16,16 @@ import (
 
 // Application is a tenant: it owns API keys, settings, entities, lists and webhooks.
 type Application struct {
-	ID           string    `gorm:"primaryKey"`
-	Name         string    `gorm:"not null"`
-	IngestSecret string    `gorm:"not null"`
+	ID           string `gorm:"primaryKey"`
+	Name         string `gorm:"not null"`
+	IngestSecret string `gorm:"not null"`
 	// PreviousIngestSecret, replaced by SetIngestSecret, stays valid until
 	// PreviousIngestSecretExpiresAt so that a rotation loses no upstream event.
 	PreviousIngestSecret          *string
 	PreviousIngestSecretExpiresAt *time.Time
-	Settings     Settings  `gorm:"type:jsonb;not null"`
-	CreatedAt    time.Time `gorm:"not null"`
-	UpdatedAt    time.Time `gorm:"not null"`
+	Settings                      Settings  `gorm:"type:jsonb;not null"`
+	CreatedAt                     time.Time `gorm:"not null"`
+	UpdatedAt                     time.Time `gorm:"not null"`
 }
 
 // APIKey is one API key of an application. Only the SHA-256 of the key is stored.
