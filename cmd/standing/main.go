@@ -23,8 +23,10 @@ commands:
   ingest                    serve the HTTP API (PostgreSQL + Redis)
   work                      run the background workers and the relay (PostgreSQL + Redis)
   migrate                   apply the database migrations
-  apps create --name NAME [--api-key KEY]
+  apps create --name NAME [--api-key KEY] [--ingest-secret S]
                             create an application; prints its id, API key and ingest secret
+  apps set-ingest-secret --app ID --secret S
+                            set the upstream's signing secret (the old one stays valid 24 h)
   apps list                 list the applications
 
 Configuration comes from STANDING_* environment variables; see README.md.`

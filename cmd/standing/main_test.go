@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -353,12 +354,14 @@ func TestDevModeTakesTheAPIKeyFromTheEnvironment(t *testing.T) {
 	vars := map[string]string{
 		"STANDING_ADDR": "127.0.0.1:0", "STANDING_DATA_DIR": t.TempDir(), "STANDING_LOG_LEVEL": "warn",
 		"STANDING_API_KEY": "my-own-dev-key-0123", "STANDING_ADMIN_TOKEN": "my-own-admin-token-0123",
+		"STANDING_INGEST_SECRET": "vendor-secret-shared-key-0123",
 	}
 	out := &syncBuffer{}
 	started(t, []string{"dev"}, vars, out)
 	banner := waitForBanner(t, out)
 	require.Equal(t, "my-own-dev-key-0123", banner["API key"])
 	require.Equal(t, "my-own-admin-token-0123", banner["Admin token"])
+	require.Equal(t, "vendor-secret-shared-key-0123", banner["Ingest secret"], "the seeded application takes the upstream's secret")
 	status, _ := client{t: t, base: banner["URL"], key: "my-own-dev-key-0123"}.call("GET", "/v3/users/", nil)
 	require.Equal(t, http.StatusOK, status)
 }
@@ -435,6 +438,30 @@ func listening(t *testing.T, command string, vars map[string]string, msg string)
 		return m != nil
 	}, 20*time.Second, 20*time.Millisecond, "%s logged: %s", command, logs.String())
 	return base, stop
+}
+
+func TestAppsTakeTheUpstreamsIngestSecret(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	vars := map[string]string{"STANDING_DATABASE_URL": filepath.Join(t.TempDir(), "apps.db"), "STANDING_LOG_LEVEL": "warn"}
+	require.NoError(t, run(ctx, []string{"migrate"}, envFrom(vars), io.Discard, io.Discard))
+	var out bytes.Buffer
+	require.NoError(t, run(ctx, []string{"apps", "create", "--name", "Acme", "--ingest-secret", "didit-secret-shared-key-1"}, envFrom(vars), &out, io.Discard))
+	var app map[string]string
+	require.NoError(t, json.Unmarshal(out.Bytes(), &app))
+	require.Equal(t, "didit-secret-shared-key-1", app["ingest_secret"])
+
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"apps", "set-ingest-secret", "--app", app["application_id"], "--secret", "didit-secret-shared-key-2"}, envFrom(vars), &out, io.Discard))
+	var set map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &set))
+	until, err := time.Parse(time.RFC3339, set["previous_valid_until"].(string))
+	require.NoError(t, err)
+	require.WithinDuration(t, time.Now().Add(24*time.Hour), until, time.Minute, "the previous secret stays valid a day")
+
+	require.Error(t, run(ctx, []string{"apps", "set-ingest-secret", "--app", app["application_id"], "--secret", "short"}, envFrom(vars), io.Discard, io.Discard))
+	require.ErrorIs(t, run(ctx, []string{"apps", "set-ingest-secret", "--app", app["application_id"]}, envFrom(vars), io.Discard, io.Discard), errUsage)
+	require.Error(t, run(ctx, []string{"apps", "create", "--name", "B", "--ingest-secret", "has spaces in it here"}, envFrom(vars), io.Discard, io.Discard))
 }
 
 func TestUsageAndConfigurationErrors(t *testing.T) {
