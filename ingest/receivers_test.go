@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/standinghq/standing/internal/testkit"
 )
 
 // receiverScripts is where the vendor's verification snippets live.
@@ -100,7 +102,7 @@ func TestVendorSnippetsVerifyDeliveries(t *testing.T) {
 	requireTool(t, "python3")
 	requireTool(t, "node")
 	ensureStandardWebhooks(t)
-	forEachEngineWith(t, setupDelivering, func(t *testing.T, h *harness) {
+	testkit.ForEachEngine(t, setupDelivering, func(t *testing.T, h *harness) {
 		rc := newReceiver(t, http.StatusOK)
 		dest := h.createDestination(rc.url("/hooks"), "*")
 		secret := dest["secret"].(string)

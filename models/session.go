@@ -25,9 +25,14 @@ type Session struct {
 	ReportedStatus string `gorm:"not null"`
 	StatusReason   string `gorm:"not null"`
 	// StatusAt is the upstream time of the event that set the current status.
-	StatusAt  time.Time      `gorm:"not null"`
-	Decision  map[string]any `gorm:"serializer:json;not null"`
-	Metadata  map[string]any `gorm:"serializer:json;not null"`
+	StatusAt time.Time      `gorm:"not null"`
+	Decision map[string]any `gorm:"serializer:json;not null"`
+	Metadata map[string]any `gorm:"serializer:json;not null"`
+	// Options holds the vendor's optional members given when the session was created
+	// (callback, callback_method, language, contact_details, expected_details).
+	Options map[string]any `gorm:"serializer:json;not null"`
+	// Upstream holds the members of the latest upstream event Standing does not read.
+	Upstream  map[string]any `gorm:"serializer:json;not null"`
 	FaceID    *string
 	URL       string    `gorm:"not null"`
 	CreatedAt time.Time `gorm:"not null"`
@@ -58,6 +63,8 @@ type SessionEventInput struct {
 	Timestamp   int64          `json:"timestamp"`
 	Metadata    map[string]any `json:"metadata"`
 	Decision    map[string]any `json:"decision"`
+	// Upstream holds the event's members that Standing does not read, kept as sent.
+	Upstream map[string]any `json:"upstream,omitempty"`
 }
 
 // dedupKey identifies an event: the same (session_id, status, timestamp) is one event.
@@ -110,6 +117,11 @@ func (s *Store) IngestSessionEvent(ctx context.Context, appID string, in Session
 // NewSession is what CreateSession needs.
 type NewSession struct {
 	Kind, VendorData, WorkflowID string
+	// Metadata is the customer's own data for the session (may be nil).
+	Metadata map[string]any
+	// Options are the vendor's optional members (callback, language, …), stored and
+	// returned as given (may be nil).
+	Options map[string]any
 }
 
 // CreateSession starts a session (Not Started, with a URL from the session_url_template
@@ -139,7 +151,8 @@ func (s *Store) CreateSession(ctx context.Context, appID string, in NewSession) 
 		sess = &Session{
 			ID: newID(), ApplicationID: appID, EntityID: e.ID, SessionID: sessionID, Kind: in.Kind,
 			WorkflowID: in.WorkflowID, Status: rules.SessionNotStarted, ReportedStatus: rules.SessionNotStarted,
-			StatusAt: started, Decision: map[string]any{}, Metadata: map[string]any{},
+			StatusAt: started, Decision: map[string]any{}, Metadata: orEmpty(in.Metadata),
+			Options: orEmpty(in.Options), Upstream: map[string]any{},
 			URL:       strings.ReplaceAll(app.Settings.SessionURLTemplate, "{session_id}", sessionID),
 			CreatedAt: now, UpdatedAt: now,
 		}
@@ -190,6 +203,8 @@ type SessionResource struct {
 	URL            string                 `json:"url"`
 	Decision       map[string]any         `json:"decision"`
 	Metadata       map[string]any         `json:"metadata"`
+	Options        map[string]any         `json:"options"`
+	Upstream       map[string]any         `json:"upstream"`
 	StatusAt       string                 `json:"status_at"`
 	CreatedAt      string                 `json:"created_at"`
 	UpdatedAt      string                 `json:"updated_at"`
@@ -227,6 +242,7 @@ func (s *Store) GetSession(ctx context.Context, appID, sessionID string) (Sessio
 		SessionID: sess.SessionID, Status: sess.Status, ReportedStatus: sess.ReportedStatus,
 		StatusReason: sess.StatusReason, VendorData: e.VendorData, EntityUUID: e.ID, SessionKind: sess.Kind,
 		WorkflowID: sess.WorkflowID, URL: sess.URL, Decision: sess.Decision, Metadata: sess.Metadata,
+		Options: orEmpty(sess.Options), Upstream: orEmpty(sess.Upstream),
 		StatusAt: FormatTime(sess.StatusAt), CreatedAt: FormatTime(sess.CreatedAt), UpdatedAt: FormatTime(sess.UpdatedAt),
 		History: make([]SessionEventResource, len(events)),
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -153,6 +152,7 @@ func (a *sessionApply) findSession(e *Entity) (*Session, bool, error) {
 		return &Session{
 			ID: newID(), ApplicationID: a.app.ID, EntityID: e.ID, SessionID: a.in.SessionID, Kind: a.in.Kind,
 			CreatedAt: a.tx.Now(), Metadata: map[string]any{}, Decision: map[string]any{},
+			Options: map[string]any{}, Upstream: map[string]any{},
 		}, false, nil
 	}
 	if err != nil {
@@ -198,7 +198,11 @@ func (a *sessionApply) recordEvent(e *Entity, sess *Session, known bool, d rules
 		if a.in.Metadata != nil {
 			sess.Metadata = a.in.Metadata
 		}
+		if a.in.Upstream != nil {
+			sess.Upstream = a.in.Upstream
+		}
 	}
+	sess.Options, sess.Upstream = orEmpty(sess.Options), orEmpty(sess.Upstream)
 	if faceID != "" {
 		sess.FaceID = &faceID
 	}
@@ -268,8 +272,7 @@ func (a *sessionApply) updateFeatures(e *Entity) {
 		e.FeaturesAt = map[string]int64{}
 	}
 	at := a.eventAt.Unix()
-	for feature, reported := range a.facts.Features {
-		status, _ := rules.FeatureStatus(reported)
+	for feature, status := range a.facts.Features {
 		prevAt, seen := e.FeaturesAt[feature]
 		if seen && (at < prevAt || (at == prevAt && status <= e.Features[feature])) {
 			continue
@@ -338,29 +341,6 @@ func sessionEvents(w *entityWriter, e *Entity, sess *Session, eventAt time.Time,
 		return w.event(EventDataUpdated, fields)
 	}
 	return nil
-}
-
-// scrubDecision returns a copy of decision without the face biometric id, which is kept
-// in its own column so that deleting the entity can erase it, and that id.
-func scrubDecision(decision map[string]any) (map[string]any, string) {
-	out := make(map[string]any, len(decision))
-	faceID := ""
-	for k, v := range decision {
-		out[k] = v
-	}
-	if liveness, ok := decision["liveness"].(map[string]any); ok {
-		if id, ok := liveness["face_id"].(string); ok {
-			faceID = strings.TrimSpace(id)
-		}
-		copied := make(map[string]any, len(liveness))
-		for k, v := range liveness {
-			if k != "face_id" {
-				copied[k] = v
-			}
-		}
-		out["liveness"] = copied
-	}
-	return out, faceID
 }
 
 // eraseFaceIDs erases the face biometric ids of the sessions of deleted entities.
