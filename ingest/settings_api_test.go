@@ -28,6 +28,11 @@ func defaultSettings() map[string]any {
 		"retention_days":               float64(365),
 		"aml_rescan_interval_hours":    float64(24),
 		"reverification_interval_days": float64(0),
+		"aml_match_threshold":          0.92,
+		"risk": map[string]any{
+			"session_declined": float64(20), "aml_hit": float64(40), "list_match": float64(30),
+			"transaction_review": float64(15), "transaction_declined": float64(25), "transaction_score": float64(5),
+		},
 	}
 }
 

@@ -135,6 +135,9 @@ func (a *sessionApply) run(e *Entity) (SessionOutcome, error) {
 			return "", err
 		}
 	}
+	if err := a.afterSessionEvent(w, e, sess, d.Current, hits, changed); err != nil {
+		return "", err
+	}
 	if err := w.save(); err != nil {
 		return "", err
 	}

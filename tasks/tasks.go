@@ -20,6 +20,13 @@ const (
 	TypeTransactionEvaluate = "transaction:evaluate"
 	// TypeWebhookDeliver makes one attempt at a webhook delivery.
 	TypeWebhookDeliver = "webhook:deliver"
+	// TypeAMLScreen screens an application's entities against a `name` list entry just
+	// added (an inbox job: its payload is InboxPayload).
+	TypeAMLScreen = "aml:screen"
+	// TypeAMLRescan screens every entity of an application with an approved session
+	// against all its `name` entries (ongoing AML monitoring, every
+	// aml_rescan_interval_hours); the scheduler enqueues it with AMLRescanPayload.
+	TypeAMLRescan = "aml:rescan"
 )
 
 // Queue base names; Queues adds a prefix.
@@ -102,6 +109,10 @@ type InboxPayload struct {
 // inboxJobTimeout bounds one run of an inbox job.
 const inboxJobTimeout = time.Minute
 
+// screeningJobTimeout bounds one run of an aml:screen job, which walks every verified
+// entity of an application in batches (a run cut short is redone without harm).
+const screeningJobTimeout = 30 * time.Minute
+
 // inboxJobRetries is how often a failing inbox job is retried by the queue; the relay
 // offers a still-pending item again after that.
 const inboxJobRetries = 25
@@ -110,11 +121,15 @@ const inboxJobRetries = 25
 // task id is the item id, so enqueueing it twice is a harmless conflict.
 func NewInboxTask(q Queues, taskType, id string) *asynq.Task {
 	payload, _ := json.Marshal(InboxPayload{InboxID: id}) // cannot fail: one string field
+	timeout := inboxJobTimeout
+	if taskType == TypeAMLScreen {
+		timeout = screeningJobTimeout
+	}
 	return asynq.NewTask(taskType, payload,
 		asynq.TaskID(id),
 		asynq.Queue(q.Apply()),
 		asynq.MaxRetry(inboxJobRetries),
-		asynq.Timeout(inboxJobTimeout),
+		asynq.Timeout(timeout),
 	)
 }
 
@@ -123,6 +138,21 @@ func NewInboxTask(q Queues, taskType, id string) *asynq.Task {
 func ParseInboxPayload(t *asynq.Task) (InboxPayload, error) {
 	var p InboxPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.InboxID == "" {
+		return p, fmt.Errorf("%s: bad payload %q: %w", t.Type(), t.Payload(), asynq.SkipRetry)
+	}
+	return p, nil
+}
+
+// AMLRescanPayload is the payload of an application's AML rescan (the scheduler of
+// `standing work` enqueues it once per aml_rescan_interval_hours).
+type AMLRescanPayload struct {
+	ApplicationID string `json:"application_id"`
+}
+
+// ParseAMLRescanPayload reads a rescan job's payload; a bad one is not retried.
+func ParseAMLRescanPayload(t *asynq.Task) (AMLRescanPayload, error) {
+	var p AMLRescanPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.ApplicationID == "" {
 		return p, fmt.Errorf("%s: bad payload %q: %w", t.Type(), t.Payload(), asynq.SkipRetry)
 	}
 	return p, nil

@@ -34,6 +34,8 @@ func NewMux(h *Handlers) *asynq.ServeMux {
 	mux.HandleFunc(tasks.TypeStatusApply, inboxHandler(h, "apply status change", h.Store.ApplyStatusChange))
 	mux.HandleFunc(tasks.TypeSessionApply, inboxHandler(h, "apply session event", h.Store.ApplySessionEvent))
 	mux.HandleFunc(tasks.TypeTransactionEvaluate, inboxHandler(h, "evaluate transaction", h.Store.EvaluateTransaction))
+	mux.HandleFunc(tasks.TypeAMLScreen, h.HandleAMLScreen)
+	mux.HandleFunc(tasks.TypeAMLRescan, h.HandleAMLRescan)
 	return mux
 }
 
