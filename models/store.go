@@ -212,7 +212,10 @@ func (s *Store) migrations(opts ...goose.ProviderOption) (*goose.Provider, error
 	if err != nil {
 		return nil, err
 	}
-	opts = append(opts, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(renormaliseMigration(s.dialect)))
+	// Out-of-order migrations are applied: migration numbers are handed out to branches
+	// developed in parallel, so a database may be at 00012 before 00009 or 00010 lands.
+	opts = append(opts, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(renormaliseMigration(s.dialect)),
+		goose.WithAllowOutofOrder(true))
 	provider, err := goose.NewProvider(dialect, sqlDB, fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
