@@ -80,6 +80,10 @@ type Config struct {
 	// RateLimitIntake is the number of intake requests per API key per minute.
 	RateLimitIntake int `env:"RATE_LIMIT_INTAKE" envDefault:"60000"`
 
+	// Pprof serves Go's runtime profiles under /debug/pprof/ on the process's HTTP
+	// listener. Off by default: the profiles are served without authentication.
+	Pprof bool `env:"PPROF"`
+
 	// LogLevel is one of debug, info, warn, error.
 	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info"`
 	// LogFormat is json or text.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -148,6 +149,11 @@ func serve(ctx context.Context, svc services, r roles) error {
 		httpHandler = ingest.NewOps(ingest.Deps{Store: svc.store, Redis: clientPinger{svc.client}, Log: svc.log, Metrics: registry})
 	}
 
+	if svc.cfg.Pprof {
+		httpHandler = withPprof(httpHandler)
+		svc.log.Warn("serving runtime profiles without authentication under /debug/pprof/ (STANDING_PPROF)")
+	}
+
 	var httpServer *http.Server
 	{
 		ln, err := net.Listen("tcp", svc.cfg.Addr)
@@ -236,3 +242,15 @@ func serve(ctx context.Context, svc services, r roles) error {
 type clientPinger struct{ c *asynq.Client }
 
 func (p clientPinger) Ping(context.Context) error { return p.c.Ping() }
+
+// withPprof serves Go's runtime profiles under /debug/pprof/ in front of next.
+func withPprof(next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", next)
+	return mux
+}
