@@ -182,39 +182,17 @@ func serve(ctx context.Context, svc services, r roles) error {
 		}
 	}
 
-	var worker *asynq.Server
+	var servers []*asynq.Server
 	if r.work {
-		cfg := svc.cfg
-		worker = workers.NewServer(svc.redis, workers.ServerConfig{
-			Concurrency: cfg.WorkerConcurrency, Queues: svc.queues, Log: svc.log,
-		})
-		deliverer := &workers.Deliverer{
-			Store:    svc.store,
-			Sender:   webhooks.NewSender(cfg.WebhookTimeout, guard),
-			Enqueuer: svc.deliveries,
-			Policy: webhooks.Policy{
-				MaxAttempts:  cfg.WebhookMaxAttempts,
-				MaxAge:       cfg.WebhookMaxAge,
-				Backoff:      webhooks.Backoff{Initial: cfg.WebhookRetryInitial, Max: cfg.WebhookRetryMaxInterval}.Delay,
-				MaxInterval:  cfg.WebhookRetryMaxInterval,
-				DisableAfter: disableAfter,
-			},
-			Limiter: workers.NewLimiter(cfg.WebhookDestinationConcurrency),
-			Log:     svc.log.With("component", "deliver"),
-		}
-		metrics := workers.NewMetrics(registry)
-		deliverer.Metrics = metrics
-		mux := workers.NewMux(&workers.Handlers{Store: svc.store, Log: svc.log, Deliverer: deliverer})
-		mux.Use(metrics.Middleware)
-		if err := worker.Start(mux); err != nil {
-			return fmt.Errorf("start workers: %w", err)
+		var err error
+		if servers, err = startWorkers(svc, registry, guard); err != nil {
+			return err
 		}
 		relay := &workers.Relay{
 			Store: svc.store, Queue: svc.client, Inspector: svc.inspector, Queues: svc.queues,
-			Log: svc.log.With("component", "relay"), After: cfg.RelayAfter, Deliveries: &svc.deliveries,
+			Log: svc.log.With("component", "relay"), After: svc.cfg.RelayAfter, Deliveries: &svc.deliveries,
 		}
 		wg.Go(func() { relay.Run(runCtx) })
-		svc.log.Info("workers running", "concurrency", cfg.WorkerConcurrency)
 	}
 
 	var runErr error
@@ -231,11 +209,55 @@ func serve(ctx context.Context, svc services, r roles) error {
 		stop()
 	}
 	cancel()
-	if worker != nil {
-		worker.Shutdown()
+	for _, w := range servers {
+		w.Shutdown()
 	}
 	wg.Wait()
 	return runErr
+}
+
+// startWorkers starts the job handlers of a work process: one asynq server for the
+// apply queue, with WorkerConcurrency handlers, and one for the delivery queues, with
+// WebhookConcurrency handlers. Deliveries mostly wait on the network, so they get many
+// more handlers than the CPU count, without taking slots from applying inbox items.
+func startWorkers(svc services, registry *prometheus.Registry, guard webhooks.Guard) ([]*asynq.Server, error) {
+	cfg := svc.cfg
+	deliverer := &workers.Deliverer{
+		Store:    svc.store,
+		Sender:   webhooks.NewSender(cfg.WebhookTimeout, guard),
+		Enqueuer: svc.deliveries,
+		Policy: webhooks.Policy{
+			MaxAttempts:  cfg.WebhookMaxAttempts,
+			MaxAge:       cfg.WebhookMaxAge,
+			Backoff:      webhooks.Backoff{Initial: cfg.WebhookRetryInitial, Max: cfg.WebhookRetryMaxInterval}.Delay,
+			MaxInterval:  cfg.WebhookRetryMaxInterval,
+			DisableAfter: disableAfter,
+		},
+		Limiter: workers.NewLimiter(cfg.WebhookDestinationConcurrency),
+		Log:     svc.log.With("component", "deliver"),
+	}
+	metrics := workers.NewMetrics(registry)
+	deliverer.Metrics = metrics
+	mux := workers.NewMux(&workers.Handlers{Store: svc.store, Log: svc.log, Deliverer: deliverer})
+	mux.Use(metrics.Middleware)
+	pools := []workers.ServerConfig{
+		{Concurrency: cfg.WorkerConcurrency, Queues: svc.queues, Priorities: svc.queues.ApplyPriorities(), Log: svc.log},
+		{Concurrency: cfg.WebhookConcurrency, Queues: svc.queues, Priorities: svc.queues.WebhookPriorities(), Log: svc.log},
+	}
+	var servers []*asynq.Server
+	for _, pool := range pools {
+		server := workers.NewServer(svc.redis, pool)
+		if err := server.Start(mux); err != nil {
+			for _, started := range servers {
+				started.Shutdown()
+			}
+			return nil, fmt.Errorf("start workers: %w", err)
+		}
+		servers = append(servers, server)
+	}
+	svc.log.Info("workers running", "apply_concurrency", cfg.WorkerConcurrency,
+		"webhook_concurrency", cfg.WebhookConcurrency, "destination_concurrency", cfg.WebhookDestinationConcurrency)
+	return servers, nil
 }
 
 // clientPinger lets /readyz ping Redis through the queue client.
