@@ -31,8 +31,9 @@ type Config struct {
 	PacedSeconds float64
 	// Timeout bounds the wait for one phase's webhooks.
 	Timeout time.Duration
-	// Variants are the process counts to run, e.g. [1, 2] for 1+1 and 2+2.
-	Variants []int
+	// Variants are the process counts to run, e.g. 1 for 1+1 and 2 for 2+2, each with
+	// environment of its own for A/B comparisons within one run.
+	Variants []VariantSpec
 	// Subscribe is the destination's subscribed_events.
 	Subscribe []string
 	// Signed signs session events with the ingest secret instead of the API key.
@@ -44,10 +45,25 @@ type Config struct {
 	// ProfileDir, when set, receives CPU profiles of every process during the first max
 	// phase (STANDING_PPROF=1 is set for them).
 	ProfileDir string
+	// StatementsFile, when set, receives pg_stat_statements' busiest statements of the
+	// Standing runs (before pgbench).
+	StatementsFile string
 	// Keep keeps the temporary directory (logs, database) at the end.
 	Keep bool
 	// Log receives progress lines.
 	Log io.Writer
+}
+
+// VariantSpec is one set of processes: N ingest and N work processes with Env added to
+// their environment.
+type VariantSpec struct {
+	N   int
+	Env []string
+}
+
+// Name is how the variant is printed: "1+1", or "1+1 KEY=VALUE…".
+func (v VariantSpec) Name() string {
+	return strings.TrimSpace(fmt.Sprintf("%d+%d %s", v.N, v.N, strings.Join(v.Env, " ")))
 }
 
 // Result is the whole run, as written to JSON.
@@ -118,12 +134,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer e.recv.close()
 	defer e.db.conn.Close(context.Background())
 
-	for i, n := range cfg.Variants {
-		v, err := e.variant(ctx, n, i == 0)
+	for i, spec := range cfg.Variants {
+		v, err := e.variant(ctx, spec, i == 0)
 		if err != nil {
-			return res, fmt.Errorf("variant %d+%d: %w", n, n, err)
+			return res, fmt.Errorf("variant %s: %w", spec.Name(), err)
 		}
 		res.Variants = append(res.Variants, v)
+	}
+	if cfg.StatementsFile != "" {
+		if err := e.writeStatements(ctx, cfg.StatementsFile); err != nil {
+			return res, err
+		}
+		logf(cfg, "statement statistics in %s", cfg.StatementsFile)
 	}
 	logf(cfg, "running pgbench (%d clients, %d s)", cfg.Clients, cfg.PgbenchSeconds)
 	if res.PgbenchTPS, err = e.pgbench(ctx); err != nil {
@@ -175,6 +197,9 @@ func (e *env) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+		return fmt.Errorf("pg_stat_statements: %w", err)
+	}
 	e.db = &counter{conn: conn}
 	e.recv, err = startReceiver()
 	return err
@@ -196,8 +221,9 @@ func (ps *processes) stop() {
 }
 
 // startProcesses starts n ingest and n work processes and waits until they are ready.
-func (e *env) startProcesses(ctx context.Context, n int) (*processes, error) {
+func (e *env) startProcesses(ctx context.Context, spec VariantSpec) (*processes, error) {
 	ps := &processes{}
+	n := spec.N
 	for i := range 2 * n {
 		port, err := freePort()
 		if err != nil {
@@ -208,7 +234,7 @@ func (e *env) startProcesses(ctx context.Context, n int) (*processes, error) {
 			role = "work"
 		}
 		name := fmt.Sprintf("%s-%d", role, i%n+1)
-		envv := append(append([]string{}, e.baseEnv...), fmt.Sprintf("STANDING_ADDR=127.0.0.1:%d", port))
+		envv := append(append(append([]string{}, e.baseEnv...), spec.Env...), fmt.Sprintf("STANDING_ADDR=127.0.0.1:%d", port))
 		p, err := start(name, filepath.Join(e.dir, fmt.Sprintf("%s-%dx.log", name, n)), envv, e.bin, role)
 		if err != nil {
 			return ps, err
@@ -227,10 +253,11 @@ func (e *env) startProcesses(ctx context.Context, n int) (*processes, error) {
 }
 
 // variant runs the max and the paced phase with n ingest and n work processes.
-func (e *env) variant(ctx context.Context, n int, first bool) (Variant, error) {
-	v := Variant{Name: fmt.Sprintf("%d+%d", n, n), PeakRSS: map[string]float64{}}
+func (e *env) variant(ctx context.Context, spec VariantSpec, first bool) (Variant, error) {
+	v := Variant{Name: spec.Name(), PeakRSS: map[string]float64{}}
+	n := spec.N
 	logf(e.cfg, "variant %s: starting processes", v.Name)
-	ps, err := e.startProcesses(ctx, n)
+	ps, err := e.startProcesses(ctx, spec)
 	defer ps.stop()
 	if err != nil {
 		return v, err
@@ -247,7 +274,7 @@ func (e *env) variant(ctx context.Context, n int, first bool) (Variant, error) {
 		p.secret = e.app.IngestSecret
 	}
 	base := time.Now().Add(-time.Hour)
-	items := makeItems(fmt.Sprintf("b%d-%dx-max", time.Now().Unix(), n), e.cfg.Entities, e.cfg.Events, e.cfg.Transactions, base)
+	items := makeItems(fmt.Sprintf("b%d-%dx-max", time.Now().UnixNano(), n), e.cfg.Entities, e.cfg.Events, e.cfg.Transactions, base)
 	logf(e.cfg, "variant %s: max phase, %d requests, %d clients", v.Name, len(items), e.cfg.Clients)
 	var profiles func()
 	if first && e.cfg.ProfileDir != "" {
@@ -266,7 +293,7 @@ func (e *env) variant(ctx context.Context, n int, first bool) (Variant, error) {
 	rate := e.cfg.Pace * v.Max.EndToEndPerSec
 	if rate > 0 {
 		count := min(len(items), int(rate*e.cfg.PacedSeconds))
-		paced := makeItems(fmt.Sprintf("b%d-%dx-paced", time.Now().Unix(), n), e.cfg.Entities, e.cfg.Events, e.cfg.Transactions, base)[:count]
+		paced := makeItems(fmt.Sprintf("b%d-%dx-paced", time.Now().UnixNano(), n), e.cfg.Entities, e.cfg.Events, e.cfg.Transactions, base)[:count]
 		logf(e.cfg, "variant %s: paced phase, %d requests at %.0f/s", v.Name, count, rate)
 		p.failed.Store(0)
 		v.Paced, err = runPhase(ctx, phaseRun{name: "paced", items: paced, poster: p, recv: e.recv, db: e.db,

@@ -39,20 +39,19 @@ type Phase struct {
 	Seconds float64 `json:"seconds"`
 }
 
-// counter reads how many inbox rows are applied (or failed) and how many rows wait.
+// counter reads how many inbox rows and deliveries are pending (through their partial
+// indexes, so that polling costs the server little).
 type counter struct {
 	mu   sync.Mutex
 	conn *pgx.Conn
 }
 
-func (c *counter) counts(ctx context.Context) (done, pending int64, err error) {
+func (c *counter) counts(ctx context.Context) (inbox, deliveries int64, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	err = c.conn.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM inbox WHERE state <> 'pending'),
-		(SELECT count(*) FROM inbox WHERE state = 'pending') + (SELECT count(*) FROM deliveries WHERE state = 'pending')`).
-		Scan(&done, &pending)
-	return done, pending, err
+	err = c.conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM inbox WHERE state = 'pending'),
+		(SELECT count(*) FROM deliveries WHERE state = 'pending')`).Scan(&inbox, &deliveries)
+	return inbox, deliveries, err
 }
 
 // phaseRun is what runPhase needs.
@@ -68,13 +67,13 @@ type phaseRun struct {
 }
 
 type sample struct {
-	at   time.Time
-	done int64
+	at      time.Time
+	pending int64
 }
 
 // runPhase posts the items, waits for their webhooks and measures.
 func runPhase(ctx context.Context, r phaseRun) (Phase, error) {
-	baseDone, _, err := r.db.counts(ctx)
+	basePending, _, err := r.db.counts(ctx)
 	if err != nil {
 		return Phase{}, fmt.Errorf("count inbox: %w", err)
 	}
@@ -84,13 +83,13 @@ func runPhase(ctx context.Context, r phaseRun) (Phase, error) {
 	var pollWG sync.WaitGroup
 	pollWG.Go(func() {
 		for pollCtx.Err() == nil {
-			done, _, err := r.db.counts(pollCtx)
+			pending, _, err := r.db.counts(pollCtx)
 			if err == nil {
-				samples = append(samples, sample{time.Now(), done - baseDone})
+				samples = append(samples, sample{time.Now(), pending})
 			}
 			select {
 			case <-pollCtx.Done():
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(200 * time.Millisecond):
 			}
 		}
 	})
@@ -119,7 +118,9 @@ func runPhase(ctx context.Context, r phaseRun) (Phase, error) {
 	}
 	p.IntakePerSec = perSec(len(keys), s.done.Sub(start))
 	for _, smp := range samples {
-		if smp.done >= int64(len(keys)) {
+		// Every accepted post is applied once no more is pending than before the phase,
+		// after the last was posted.
+		if smp.at.After(s.done) && smp.pending <= basePending {
 			p.AppliedPerSec = perSec(len(keys), smp.at.Sub(start))
 			break
 		}
@@ -167,7 +168,7 @@ func waitArrivals(ctx context.Context, recv *receiver, keys []string, deadline t
 func quiesce(ctx context.Context, db *counter, within time.Duration) {
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if _, pending, err := db.counts(ctx); err == nil && pending == 0 {
+		if inbox, deliveries, err := db.counts(ctx); err == nil && inbox+deliveries == 0 {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -136,3 +136,30 @@ func (r *Result) WriteJSON(path string) error {
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
+
+// writeStatements writes the statements of the Standing database that took the most
+// time, with their call counts, to path.
+func (e *env) writeStatements(ctx context.Context, path string) error {
+	rows, err := e.db.conn.Query(ctx, `SELECT calls, round(total_exec_time)::bigint, round(mean_exec_time::numeric, 3)::float8, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 300)
+		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'standing')
+		ORDER BY total_exec_time DESC LIMIT 40`)
+	if err != nil {
+		return fmt.Errorf("read pg_stat_statements: %w", err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%8s %9s %9s %8s  %s\n", "calls", "total_ms", "mean_ms", "rows", "query")
+	for rows.Next() {
+		var calls, total, nrows int64
+		var mean float64
+		var q string
+		if err := rows.Scan(&calls, &total, &mean, &nrows, &q); err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%8d %9d %9.3f %8d  %s\n", calls, total, mean, nrows, q)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}

@@ -126,7 +126,7 @@ func startPostgres(ctx context.Context, bin, dir string, port int) (*postgres, e
 	if err != nil {
 		return nil, fmt.Errorf("initdb: %w: %s", err, out)
 	}
-	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c max_connections=300",
+	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c max_connections=300 -c shared_preload_libraries=pg_stat_statements",
 		port, p.dir)
 	out, err = p.pgCommand(ctx, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "-l", filepath.Join(p.dir, "log"),
 		"-o", opts, "-w", "-t", "60", "start").CombinedOutput()

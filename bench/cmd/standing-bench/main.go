@@ -50,7 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&cfg.Pace, "pace", 0.5, "paced phase rate, as a fraction of the max end-to-end rate")
 	fs.Float64Var(&cfg.PacedSeconds, "paced-seconds", 20, "length of the paced phase")
 	fs.DurationVar(&cfg.Timeout, "timeout", 90*time.Second, "wait at most this long for a phase's webhooks")
-	variants := fs.String("variants", "1,2", "process counts to run: 1 is one ingest + one work process")
+	variants := fs.String("variants", "1,2", "process counts to run, comma-separated: 1 is one ingest + one work process; "+
+		"1:KEY=VALUE:KEY=VALUE adds environment to that variant's processes (A/B in one run)")
 	subscribe := fs.String("subscribe", "*", "the destination's subscribed events, comma-separated")
 	fs.BoolVar(&cfg.Signed, "signed", false, "sign session events with the ingest secret instead of the API key")
 	var envs listFlag
@@ -58,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.PgbenchSeconds, "pgbench-seconds", 20, "pgbench run length")
 	fs.IntVar(&cfg.PgbenchScale, "pgbench-scale", 16, "pgbench scale factor")
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU profiles of every process during the first max phase here")
+	fs.StringVar(&cfg.StatementsFile, "statements", "", "write pg_stat_statements' busiest statements here")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary directory (logs, database)")
 	jsonPath := fs.String("json", "", "write the result as JSON to this file")
 	if err := fs.Parse(args); err != nil {
@@ -66,11 +68,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Env = envs
 	cfg.Subscribe = strings.Split(*subscribe, ",")
 	for _, v := range strings.Split(*variants, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
+		parts := strings.Split(strings.TrimSpace(v), ":")
+		n, err := strconv.Atoi(parts[0])
 		if err != nil || n < 1 || n > 8 {
-			return fmt.Errorf("-variants: %q is not a process count from 1 to 8", v)
+			return fmt.Errorf("-variants: %q does not start with a process count from 1 to 8", v)
 		}
-		cfg.Variants = append(cfg.Variants, n)
+		for _, kv := range parts[1:] {
+			if !strings.Contains(kv, "=") {
+				return fmt.Errorf("-variants: %q is not KEY=VALUE", kv)
+			}
+		}
+		cfg.Variants = append(cfg.Variants, bench.VariantSpec{N: n, Env: parts[1:]})
 	}
 	if cfg.Entities < 1 || cfg.Events < 0 || cfg.Transactions < 0 || cfg.Events+cfg.Transactions == 0 || cfg.Clients < 1 {
 		return fmt.Errorf("-entities and -clients must be at least 1, and an entity needs at least one event or transaction")
