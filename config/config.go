@@ -84,6 +84,9 @@ type Config struct {
 	// RateLimitIntake is the number of intake requests per API key per minute.
 	RateLimitIntake int `env:"RATE_LIMIT_INTAKE" envDefault:"60000"`
 
+	// IntakeGroupCommit lets concurrent intake requests share a commit (PostgreSQL).
+	IntakeGroupCommit bool `env:"INTAKE_GROUP_COMMIT" envDefault:"true"`
+
 	// Pprof serves Go's runtime profiles under /debug/pprof/ on the process's HTTP
 	// listener. Off by default: the profiles are served without authentication.
 	Pprof bool `env:"PPROF"`

@@ -66,7 +66,8 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger, dsn strin
 	dispatcher := &workers.Dispatcher{
 		Queue: client, Queues: svc.queues, Deliveries: svc.deliveries, Log: log.With("component", "dispatch"),
 	}
-	store, err := models.Open(ctx, dsn, models.WithAfterCommit(dispatcher.Committed))
+	store, err := models.Open(ctx, dsn, models.WithAfterCommit(dispatcher.Committed),
+		models.WithIntakeBatching(cfg.IntakeGroupCommit))
 	if err != nil {
 		svc.closeQueue()
 		return svc, err
