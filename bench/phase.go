@@ -83,7 +83,8 @@ func runPhase(ctx context.Context, r phaseRun) (Phase, error) {
 	var pollWG sync.WaitGroup
 	pollWG.Go(func() {
 		for pollCtx.Err() == nil {
-			pending, _, err := r.db.counts(pollCtx)
+			// Not pollCtx: pgx closes a connection whose query is cancelled.
+			pending, _, err := r.db.counts(ctx)
 			if err == nil {
 				samples = append(samples, sample{time.Now(), pending})
 			}
