@@ -88,11 +88,16 @@ func (r *Result) Print(w io.Writer) {
 			if p.TargetRate > 0 {
 				name = fmt.Sprintf("paced@%.0f/s", p.TargetRate)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%d\t%d\t\n", v.Name, name, p.Items,
-				p.IntakePerSec, p.AppliedPerSec, p.EndToEndPerSec, p.WebhooksPerSec, p.P50Ms, p.P99Ms, p.Missing, p.Failed)
+			applied := "-" // not all applied within the phase's timeout
+			if p.AppliedPerSec > 0 {
+				applied = fmt.Sprintf("%.0f", p.AppliedPerSec)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%.0f\t%.0f\t%.1f\t%.1f\t%d\t%d\t\n", v.Name, name, p.Items,
+				p.IntakePerSec, applied, p.EndToEndPerSec, p.WebhooksPerSec, p.P50Ms, p.P99Ms, p.Missing, p.Failed)
 		}
 	}
 	_ = tw.Flush()
+	fmt.Fprintln(w, "(a phase with missing webhooks hit -timeout: its rates are lower bounds; applied - : not all applied by then)")
 	fmt.Fprintln(w)
 	for _, v := range r.Variants {
 		names := make([]string, 0, len(v.PeakRSS))
