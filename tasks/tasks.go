@@ -60,6 +60,15 @@ func (q Queues) Priorities() map[string]int {
 	return map[string]int{q.Apply(): 6, q.Webhooks(): 3, q.WebhookRetries(): 1}
 }
 
+// ApplyPriorities are the queues of the apply handlers (inbox items).
+func (q Queues) ApplyPriorities() map[string]int { return map[string]int{q.Apply(): 1} }
+
+// WebhookPriorities are the queues of the delivery handlers, first attempts before
+// retries.
+func (q Queues) WebhookPriorities() map[string]int {
+	return map[string]int{q.Webhooks(): 3, q.WebhookRetries(): 1}
+}
+
 // Names lists every queue.
 func (q Queues) Names() []string { return []string{q.Apply(), q.Webhooks(), q.WebhookRetries()} }
 
