@@ -28,13 +28,13 @@ type List struct {
 
 // ListEntry is one value on a list, stored normalised.
 type ListEntry struct {
-	ID            string    `gorm:"primaryKey"`
-	ApplicationID string    `gorm:"not null"`
-	ListID        string    `gorm:"not null"`
-	ListType      string    `gorm:"not null"`
-	EntryType     string    `gorm:"not null"`
-	Value         string    `gorm:"not null"`
-	OriginalValue string    `gorm:"not null"`
+	ID            string `gorm:"primaryKey"`
+	ApplicationID string `gorm:"not null"`
+	ListID        string `gorm:"not null"`
+	ListType      string `gorm:"not null"`
+	EntryType     string `gorm:"not null"`
+	Value         string `gorm:"not null"`
+	OriginalValue string `gorm:"not null"`
 	// Comment says why the entry was added, Actor who added it; both go into the audit
 	// record of any status change the entry causes.
 	Comment string `gorm:"not null"`
@@ -58,9 +58,9 @@ type ListResource struct {
 
 // EntryResource is the JSON shape of a list entry.
 type EntryResource struct {
-	UUID          string `json:"uuid"`
-	ListUUID      string `json:"list_uuid"`
-	Value         string `json:"value"`
+	UUID          string  `json:"uuid"`
+	ListUUID      string  `json:"list_uuid"`
+	Value         string  `json:"value"`
 	OriginalValue string  `json:"original_value"`
 	Comment       string  `json:"comment"`
 	Actor         string  `json:"actor"`
