@@ -156,6 +156,9 @@ type EntityResource struct {
 	UpdatedAt      string            `json:"updated_at"`
 	DeletedAt      *string           `json:"deleted_at"`
 	DisplayName    *string           `json:"display_name"`
+	// Comments are the entity's latest status records (why, by whom, from, to, when),
+	// newest first; the API sets them, webhook bodies leave them out.
+	Comments *[]StatusComment `json:"comments,omitempty"`
 	*UserProfile
 	*BusinessProfile
 }
