@@ -12,21 +12,21 @@ import (
 // covered by hash; a tombstone shows only uuid, seq, created_at, the hashes and
 // tombstone: true.
 type StatusRecordResource struct {
-	UUID           string         `json:"uuid"`
-	Seq            int64          `json:"seq"`
-	EntityUUID     *string        `json:"entity_uuid,omitempty"`
-	VendorData     *string        `json:"vendor_data,omitempty"`
-	Kind           *string        `json:"kind,omitempty"`
-	PreviousStatus *string        `json:"previous_status"`
-	Status         *string        `json:"status,omitempty"`
-	Reason         *string        `json:"reason,omitempty"`
-	Actor          *string        `json:"actor,omitempty"`
-	Rule           *string        `json:"rule,omitempty"`
-	Inputs         any            `json:"inputs,omitempty"`
-	CreatedAt      string         `json:"created_at"`
-	PrevHash       string         `json:"prev_hash"`
-	Hash           string         `json:"hash"`
-	Tombstone      bool           `json:"tombstone,omitempty"`
+	UUID           string  `json:"uuid"`
+	Seq            int64   `json:"seq"`
+	EntityUUID     *string `json:"entity_uuid,omitempty"`
+	VendorData     *string `json:"vendor_data,omitempty"`
+	Kind           *string `json:"kind,omitempty"`
+	PreviousStatus *string `json:"previous_status"`
+	Status         *string `json:"status,omitempty"`
+	Reason         *string `json:"reason,omitempty"`
+	Actor          *string `json:"actor,omitempty"`
+	Rule           *string `json:"rule,omitempty"`
+	Inputs         any     `json:"inputs,omitempty"`
+	CreatedAt      string  `json:"created_at"`
+	PrevHash       string  `json:"prev_hash"`
+	Hash           string  `json:"hash"`
+	Tombstone      bool    `json:"tombstone,omitempty"`
 }
 
 // Resource returns the record's JSON shape.
