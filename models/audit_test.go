@@ -74,7 +74,7 @@ func TestEveryStatusIsExplainedAndKnownAsOfAnyTime(t *testing.T) {
 		// Manual: flagged by an operator on 2 March, cleared on 4 March.
 		manual := func(at time.Time, vd, status, reason, actor string) {
 			c.set(at)
-			item, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, vd, "status:apply",
+			item, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, vd,
 				models.StatusRequest{Status: status, Reason: reason, Actor: actor})
 			require.NoError(t, err)
 			outcome, err := b.store.ApplyStatusChange(ctx, item.ID)
@@ -120,7 +120,7 @@ func TestEveryStatusIsExplainedAndKnownAsOfAnyTime(t *testing.T) {
 		require.NoError(t, err)
 		for list, vd := range map[*models.List]string{block: "bob", watch: "cy"} {
 			entry, item, err := b.store.AddEntry(ctx, b.app.ID, list.ID, models.NewListEntry{
-				Value: vd, Comment: "case 1234: " + list.Name, Actor: "analyst@example.com"}, "status:apply")
+				Value: vd, Comment: "case 1234: " + list.Name, Actor: "analyst@example.com"})
 			require.NoError(t, err)
 			require.Equal(t, "analyst@example.com", entry.Actor)
 			_, err = b.store.ApplyStatusChange(ctx, item.ID)
@@ -138,7 +138,7 @@ func TestEveryStatusIsExplainedAndKnownAsOfAnyTime(t *testing.T) {
 
 		// A new entity named on a list starts in the list's status: its creation record
 		// says which entry decided it.
-		_, _, err = b.store.AddEntry(ctx, b.app.ID, block.ID, models.NewListEntry{Value: "dan", Comment: "known mule", Actor: "analyst@example.com"}, "status:apply")
+		_, _, err = b.store.AddEntry(ctx, b.app.ID, block.ID, models.NewListEntry{Value: "dan", Comment: "known mule", Actor: "analyst@example.com"})
 		require.NoError(t, err)
 		_, err = b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "dan"})
 		require.NoError(t, err)
@@ -195,7 +195,7 @@ func TestTheChainHoldsUnderConcurrentChangesAndShowsTampering(t *testing.T) {
 			vd := fmt.Sprintf("u-%02d", i)
 			_, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: vd})
 			require.NoError(t, err)
-			item, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, vd, "status:apply",
+			item, err := b.store.RequestStatusChange(ctx, b.app.ID, models.KindUser, vd,
 				models.StatusRequest{Status: statuses[i%2], Actor: "ops"})
 			require.NoError(t, err)
 			ids = append(ids, item.ID)

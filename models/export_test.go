@@ -3,8 +3,6 @@ package models
 import (
 	"context"
 	"strings"
-
-	"gorm.io/gorm"
 )
 
 // ExecForTest runs one SQL statement on the store, for tests that tamper with rows.
@@ -16,7 +14,7 @@ func (s *Store) ExecForTest(ctx context.Context, sql string, args ...any) (int64
 // TombstoneForTest tombstones the audit records of entityIDs as the purge does.
 func (s *Store) TombstoneForTest(ctx context.Context, entityIDs []string) (int64, error) {
 	var n int64
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		var err error
 		n, err = tombstoneStatusChanges(tx, entityIDs)
 		return err
@@ -31,7 +29,7 @@ func (s *Store) AppendRecordsForTest(ctx context.Context, appID, entityID string
 	comment := strings.Repeat("x", commentBytes)
 	for done := 0; done < n; {
 		batch := min(500, n-done)
-		err := s.transaction(ctx, func(tx *gorm.DB) error {
+		err := s.transaction(ctx, func(tx *txn) error {
 			e := &Entity{ID: entityID, ApplicationID: appID, Kind: KindUser, VendorData: "bulk"}
 			w := s.entityWriter(tx, e, s.Now())
 			for i := range batch {
