@@ -79,7 +79,7 @@ func TestAuditTrailOverHTTP(t *testing.T) {
 		for _, vd := range []string{"ana", "bob"} {
 			res := h.call("POST", "/v3/users/create/", map[string]any{"vendor_data": vd})
 			require.Equal(t, http.StatusCreated, res.status, res.raw)
-			require.Equal(t, []any{map[string]any{"reason": "", "actor": "", "from": nil, "to": "ACTIVE", "at": res.body["created_at"]}},
+			require.Equal(t, []any{map[string]any{"reason": "", "actor": "system", "from": nil, "to": "ACTIVE", "at": res.body["created_at"]}},
 				res.body["comments"], "a new entity shows its creation record")
 		}
 		createdAt := h.call("GET", "/v3/users/ana/", nil).body["created_at"].(string)

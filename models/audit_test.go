@@ -81,23 +81,23 @@ func TestEveryStatusIsExplainedAndKnownAsOfAnyTime(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, models.StatusChanged, outcome)
 		}
-		manual(t0.Add(24*time.Hour), "ana", models.StatusFlagged, "document looks edited", "ops@example.com")
-		manual(t0.Add(72*time.Hour), "ana", models.StatusActive, "document confirmed by issuer", "lead@example.com")
+		manual(t0.Add(24*time.Hour), "ana", rules.EntityFlagged, "document looks edited", "ops@example.com")
+		manual(t0.Add(72*time.Hour), "ana", rules.EntityActive, "document confirmed by issuer", "lead@example.com")
 
 		recs := history(t, b, "ana")
 		require.Len(t, recs, 3)
 		require.Equal(t, rules.RuleManual, recs[0].Rule)
 		require.Equal(t, "lead@example.com", recs[0].Actor)
-		require.Equal(t, models.StatusFlagged, *recs[0].FromStatus)
+		require.Equal(t, rules.EntityFlagged, *recs[0].FromStatus)
 		require.Equal(t, "document looks edited", recs[1].Reason)
 		require.Nil(t, recs[2].FromStatus, "the creation record has no previous status")
-		require.Equal(t, models.StatusActive, recs[2].ToStatus)
+		require.Equal(t, rules.EntityActive, recs[2].ToStatus)
 
 		_, err = statusAt(t, b, "ana", t0.Add(-time.Second))
 		require.ErrorIs(t, err, models.ErrNotFound, "before the entity existed")
 		for at, want := range map[time.Time]string{
-			t0: models.StatusActive, t0.Add(47 * time.Hour): models.StatusFlagged,
-			t0.Add(72 * time.Hour): models.StatusActive, t0.Add(1000 * time.Hour): models.StatusActive,
+			t0: rules.EntityActive, t0.Add(47 * time.Hour): rules.EntityFlagged,
+			t0.Add(72 * time.Hour): rules.EntityActive, t0.Add(1000 * time.Hour): rules.EntityActive,
 		} {
 			rec, err := statusAt(t, b, "ana", at)
 			require.NoError(t, err)
@@ -127,14 +127,15 @@ func TestEveryStatusIsExplainedAndKnownAsOfAnyTime(t *testing.T) {
 			require.NoError(t, err)
 			got := history(t, b, vd)[0]
 			require.Equal(t, "analyst@example.com", got.Actor)
-			require.Equal(t, "list:"+list.ListType+":user", got.Rule)
-			require.Equal(t, map[string]any{
-				"list_id": list.ID, "entry_id": entry.ID, "list_type": list.ListType, "entry_type": "user",
-				"value": vd, "comment": "case 1234: " + list.Name,
-			}, got.Inputs)
+			require.Equal(t, rules.ListRule(list.ListType), got.Rule)
+			require.Equal(t, list.ID, got.Inputs["list_id"])
+			require.Equal(t, entry.ID, got.Inputs["entry_id"])
+			require.Equal(t, vd, got.Inputs["value"])
+			require.Equal(t, "case 1234: "+list.Name, got.Inputs["comment"])
+			require.Equal(t, "user", got.Inputs["entry_type"])
 		}
-		require.Equal(t, models.StatusBlocked, entity(t, b, "bob").Status)
-		require.Equal(t, models.StatusFlagged, entity(t, b, "cy").Status)
+		require.Equal(t, rules.EntityBlocked, entity(t, b, "bob").Status)
+		require.Equal(t, rules.EntityFlagged, entity(t, b, "cy").Status)
 
 		// A new entity named on a list starts in the list's status: its creation record
 		// says which entry decided it.
@@ -143,7 +144,7 @@ func TestEveryStatusIsExplainedAndKnownAsOfAnyTime(t *testing.T) {
 		_, err = b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "dan"})
 		require.NoError(t, err)
 		created := history(t, b, "dan")[0]
-		require.Equal(t, models.StatusBlocked, created.ToStatus)
+		require.Equal(t, rules.EntityBlocked, created.ToStatus)
 		require.Equal(t, "analyst@example.com", created.Actor)
 		require.Equal(t, "known mule", created.Inputs["comment"])
 
@@ -151,7 +152,7 @@ func TestEveryStatusIsExplainedAndKnownAsOfAnyTime(t *testing.T) {
 		c.set(t0.Add(120 * time.Hour))
 		tx := submitAndEvaluate(t, b, newTx("t-big", "eve", "20000", "USD", txBase))
 		got := history(t, b, "eve")[0]
-		require.Equal(t, models.StatusFlagged, got.ToStatus)
+		require.Equal(t, rules.EntityFlagged, got.ToStatus)
 		require.Equal(t, "system", got.Actor)
 		require.Equal(t, tx.ID, got.Inputs["transaction_uuid"])
 		require.EqualValues(t, 60, got.Inputs["score"])
@@ -163,8 +164,8 @@ func TestEveryStatusIsExplainedAndKnownAsOfAnyTime(t *testing.T) {
 		require.Empty(t, problems)
 		apply(t, b, ev("fay", "s-fay", rules.SessionDeclined, base, nil))
 		got = history(t, b, "fay")[0]
-		require.Equal(t, models.StatusBlocked, got.ToStatus)
-		require.Equal(t, "auto_block_on_decline", got.Rule)
+		require.Equal(t, rules.EntityBlocked, got.ToStatus)
+		require.Equal(t, rules.RuleAutoBlockOnDecline, got.Rule)
 		require.Equal(t, "s-fay", got.Inputs["session_id"])
 		require.Equal(t, "wf-kyc", got.Inputs["workflow_id"])
 		require.Equal(t, rules.SessionDeclined, got.Inputs["reported_status"])
@@ -173,7 +174,7 @@ func TestEveryStatusIsExplainedAndKnownAsOfAnyTime(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, comments[entity(t, b, "ana").ID], 3)
 		require.Equal(t, "document confirmed by issuer", comments[entity(t, b, "ana").ID][0].Reason)
-		require.Equal(t, models.StatusBlocked, comments[entity(t, b, "bob").ID][0].To)
+		require.Equal(t, rules.EntityBlocked, comments[entity(t, b, "bob").ID][0].To)
 
 		report := requireVerified(t, b)
 		require.Equal(t, 1, report.Applications)
@@ -189,7 +190,7 @@ func TestTheChainHoldsUnderConcurrentChangesAndShowsTampering(t *testing.T) {
 
 		// 50 status changes of 50 entities at once: they contend only for the chain.
 		const changes = 50
-		statuses := []string{models.StatusFlagged, models.StatusBlocked, models.StatusActive}
+		statuses := []string{rules.EntityFlagged, rules.EntityBlocked, rules.EntityActive}
 		var ids []string
 		for i := range changes {
 			vd := fmt.Sprintf("u-%02d", i)
@@ -276,7 +277,7 @@ func TestTombstonesKeepTheChainVerifiable(t *testing.T) {
 		ctx := context.Background()
 		for _, vd := range []string{"keep", "gone", "after"} {
 			_, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: vd,
-				Status: models.StatusBlocked, Reason: "fraud", Actor: "ops"})
+				Status: rules.EntityBlocked, Reason: "fraud", Actor: "ops"})
 			require.NoError(t, err)
 		}
 		gone := entity(t, b, "gone")
@@ -297,7 +298,7 @@ func TestTombstonesKeepTheChainVerifiable(t *testing.T) {
 		require.Nil(t, stone.VendorData)
 		require.Empty(t, stone.Actor)
 		require.Empty(t, stone.Reason)
-		require.Nil(t, stone.Inputs)
+		require.Empty(t, stone.Inputs)
 		require.Equal(t, chain[0].Hash, stone.PrevHash)
 		require.Equal(t, stone.Hash, chain[2].PrevHash)
 		body, err := json.Marshal(stone.Resource())

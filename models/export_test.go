@@ -3,6 +3,8 @@ package models
 import (
 	"context"
 	"strings"
+
+	"github.com/standinghq/standing/rules"
 )
 
 // ExecForTest runs one SQL statement on the store, for tests that tamper with rows.
@@ -31,10 +33,10 @@ func (s *Store) AppendRecordsForTest(ctx context.Context, appID, entityID string
 		batch := min(500, n-done)
 		err := s.transaction(ctx, func(tx *txn) error {
 			e := &Entity{ID: entityID, ApplicationID: appID, Kind: KindUser, VendorData: "bulk"}
-			w := s.entityWriter(tx, e, s.Now())
+			w := newEntityWriter(tx, e)
 			for i := range batch {
-				from := StatusActive
-				if err := w.audit(&from, StatusFlagged, "bulk", "system", "test", map[string]any{"i": done + i, "comment": comment}); err != nil {
+				from := rules.EntityActive
+				if err := w.audit(&from, rules.EntityFlagged, "bulk", "system", "test", map[string]any{"i": done + i, "comment": comment}); err != nil {
 					return err
 				}
 			}

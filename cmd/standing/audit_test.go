@@ -12,6 +12,7 @@ import (
 
 	"github.com/standinghq/standing/internal/testkit"
 	"github.com/standinghq/standing/models"
+	"github.com/standinghq/standing/rules"
 )
 
 func TestAuditVerify(t *testing.T) {
@@ -42,7 +43,7 @@ func TestAuditVerify(t *testing.T) {
 		apps = append(apps, app.Application.ID)
 		for _, vd := range []string{"a", "b"} {
 			_, err := store.CreateEntity(ctx, app.Application.ID, models.NewEntity{Kind: models.KindUser, VendorData: vd,
-				Status: models.StatusBlocked, Reason: "fraud", Actor: "ops"})
+				Status: rules.EntityBlocked, Reason: "fraud", Actor: "ops"})
 			require.NoError(t, err)
 		}
 	}
