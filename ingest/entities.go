@@ -22,6 +22,18 @@ func (s *server) entityRoutes(r chi.Router, kind string) {
 	r.Patch("/{vendor_data}/", s.updateEntity(kind))
 	r.Patch("/{vendor_data}/update-status/", s.updateStatus(kind))
 	r.Get("/{vendor_data}/activities/", s.listActivities(kind))
+	r.Get("/{vendor_data}/status-history/", s.statusHistory(kind))
+	r.Get("/{vendor_data}/status/", s.statusAt(kind))
+}
+
+// writeEntity answers one entity with its latest status records.
+func (s *server) writeEntity(w http.ResponseWriter, r *http.Request, status int, e *models.Entity) {
+	res, err := s.entityResources(r, e)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, res[0])
 }
 
 // pathVendorData reads the vendor_data path segment (percent-decoded and trimmed).
@@ -61,7 +73,7 @@ func (s *server) createEntity(kind string) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusCreated, e.Resource())
+		s.writeEntity(w, r, http.StatusCreated, e)
 	}
 }
 
@@ -77,7 +89,7 @@ func (s *server) getEntity(kind string) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, e.Resource())
+		s.writeEntity(w, r, http.StatusOK, e)
 	}
 }
 
@@ -104,7 +116,16 @@ func (s *server) listEntities(kind string) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, envelope(r, page, total, resources(rows, (*models.Entity).Resource)))
+		entities := make([]*models.Entity, len(rows))
+		for i := range rows {
+			entities[i] = &rows[i]
+		}
+		res, err := s.entityResources(r, entities...)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, envelope(r, page, total, res))
 	}
 }
 
@@ -144,7 +165,7 @@ func (s *server) updateEntity(kind string) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, e.Resource())
+		s.writeEntity(w, r, http.StatusOK, e)
 	}
 }
 

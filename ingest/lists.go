@@ -3,6 +3,7 @@ package ingest
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -127,14 +128,31 @@ func (s *server) addEntry(w http.ResponseWriter, r *http.Request) {
 	if value == nil {
 		f.require("value")
 	}
-	note := textField(f, "note", maxNoteLen)
-	dob := dateOfBirthField(f)
+	in := models.NewListEntry{
+		Comment: textField(f, "comment", maxNoteLen),
+		Actor:   textField(f, "actor", maxActorLen),
+	}
+	if f.has("note") { // the earlier name of comment
+		note := textField(f, "note", maxNoteLen)
+		if f.has("comment") {
+			f.fail("note", "send comment only (note is its earlier name)")
+		}
+		in.Comment = note
+	}
+	if f.has("date_of_birth") {
+		if dob := textField(f, "date_of_birth", 10); dob != "" {
+			if _, err := time.Parse(time.DateOnly, dob); err != nil {
+				f.fail("date_of_birth", "must be a date written YYYY-MM-DD")
+			}
+			in.DateOfBirth = &dob
+		}
+	}
 	if err := f.err(); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	entry, _, err := s.store.AddListEntry(r.Context(), appFrom(r).ID, chi.URLParam(r, "list_id"), *value, note,
-		models.WithDateOfBirth(dob))
+	in.Value = *value
+	entry, _, err := s.store.AddEntry(r.Context(), appFrom(r).ID, chi.URLParam(r, "list_id"), in)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,14 +126,16 @@ func TestListEntries(t *testing.T) {
 		phones := h.createList("phones", "blocklist", "phone")
 		entries := "/v3/lists/" + phones + "/entries/"
 
-		res := h.call("POST", entries, map[string]any{"value": " +34 600-000-000 ", "note": "fraud ring"})
+		res := h.call("POST", entries, map[string]any{"value": " +34 600-000-000 ", "comment": "fraud ring", "actor": "analyst-2"})
 		require.Equal(t, http.StatusCreated, res.status, res.raw)
 		entryID := res.body["uuid"].(string)
 		require.NotEmpty(t, entryID)
 		require.Equal(t, "+34600000000", res.body["value"], "phones are stored in E.164")
 		require.Equal(t, " +34 600-000-000 ", res.body["original_value"], "the value as sent is kept")
 		require.Equal(t, phones, res.body["list_uuid"])
-		require.Equal(t, "fraud ring", res.body["note"])
+		require.Equal(t, "fraud ring", res.body["comment"])
+		require.Equal(t, "analyst-2", res.body["actor"])
+		require.NotContains(t, res.body, "date_of_birth", "only name entries carry one")
 
 		for _, same := range []string{"0034600000000", "+34 (600) 00.00.00", "+34600000000"} {
 			dup := h.call("POST", entries, map[string]any{"value": same})
@@ -147,6 +150,9 @@ func TestListEntries(t *testing.T) {
 			"a number":        map[string]any{"value": 34600000000},
 			"unknown field":   map[string]any{"value": "+34600000001", "colour": "red"},
 			"note not a text": map[string]any{"value": "+34600000001", "note": 5},
+			"comment long":    map[string]any{"value": "+34600000001", "comment": strings.Repeat("x", 1001)},
+			"actor not text":  map[string]any{"value": "+34600000001", "actor": []any{"x"}},
+			"birth on phone":  map[string]any{"value": "+34600000001", "date_of_birth": "1990-04-02"},
 		} {
 			t.Run(name, func(t *testing.T) {
 				field := "value"
@@ -155,6 +161,12 @@ func TestListEntries(t *testing.T) {
 					field = "colour"
 				case "note not a text":
 					field = "note"
+				case "comment long":
+					field = "comment"
+				case "actor not text":
+					field = "actor"
+				case "birth on phone":
+					field = "date_of_birth"
 				}
 				requireProblem(t, h.call("POST", entries, body), http.StatusBadRequest, field)
 			})

@@ -111,6 +111,7 @@ func New(d Deps) http.Handler {
 			r.Get("/settings/", s.getSettings)
 			r.Patch("/settings/", s.patchSettings)
 			r.Get("/jobs/{job_id}/", s.getJob)
+			r.Route("/audit", s.auditRoutes)
 		})
 	})
 	if d.Extra != nil {

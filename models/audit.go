@@ -16,19 +16,28 @@ const (
 	ActivityDeleted              = "deleted"
 )
 
-// StatusChange is one audit record of an entity's status: from (nil at creation), to,
-// reason, actor, the rule that decided it (automatic changes) and when.
+// StatusChange is one audit record of an entity's status, a link of its application's
+// hash chain (chain.go): the entity it is about, from (nil at creation), to, reason,
+// actor, the rule that decided it and the facts it decided on (inputs), and when. The
+// columns carry the names the API shows (previous_status, status, …). A tombstone keeps
+// only its id, application, time, seq and hashes.
 type StatusChange struct {
 	ID            string `gorm:"primaryKey"`
 	ApplicationID string `gorm:"not null"`
-	EntityID      string `gorm:"not null"`
-	FromStatus    *string
-	ToStatus      string         `gorm:"not null"`
+	EntityID      *string
+	VendorData    *string
+	Kind          *string
+	FromStatus    *string        `gorm:"column:previous_status"`
+	ToStatus      string         `gorm:"column:status"`
 	Reason        string         `gorm:"not null"`
 	Actor         string         `gorm:"not null"`
 	Rule          string         `gorm:"not null"`
 	Inputs        map[string]any `gorm:"serializer:json;not null"`
 	CreatedAt     time.Time      `gorm:"not null"`
+	Seq           int64          `gorm:"not null"`
+	PrevHash      string         `gorm:"not null"`
+	Hash          string         `gorm:"not null"`
+	Tombstone     bool           `gorm:"not null"`
 }
 
 // Activity is one entry of an entity's timeline.
@@ -61,14 +70,14 @@ func (a *Activity) Resource() ActivityResource {
 	return ActivityResource{UUID: a.ID, Type: a.Type, Details: d, CreatedAt: FormatTime(a.CreatedAt)}
 }
 
-// StatusChanges returns an entity's audit trail, oldest first.
+// StatusChanges returns an entity's audit trail, oldest first (chain order).
 func (s *Store) StatusChanges(ctx context.Context, appID, entityID string) ([]StatusChange, error) {
 	if !validUUID(entityID) {
 		return nil, nil
 	}
 	var out []StatusChange
 	err := s.db.WithContext(ctx).Where("application_id = ? AND entity_id = ?", appID, entityID).
-		Order("created_at, id").Find(&out).Error
+		Order("seq").Find(&out).Error
 	return out, err
 }
 

@@ -161,6 +161,9 @@ type EntityResource struct {
 	RiskScore      int                `json:"risk_score"`
 	RiskSignals    []rules.RiskSignal `json:"risk_signals"`
 	DisplayName    *string            `json:"display_name"`
+	// Comments are the entity's latest status records (why, by whom, from, to, when),
+	// newest first; the API sets them, webhook bodies leave them out.
+	Comments *[]StatusComment `json:"comments,omitempty"`
 	*UserProfile
 	*BusinessProfile
 }

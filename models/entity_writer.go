@@ -23,15 +23,20 @@ func newEntityWriter(tx *txn, e *Entity) *entityWriter {
 }
 
 // audit writes one status audit record: the change, its reason and actor, and the rule
-// and inputs of the decision that made it, verbatim.
+// and inputs of the decision that made it, verbatim. It is linked into the application's
+// hash chain when the transaction ends (chain.go).
 func (w *entityWriter) audit(from *string, to, reason, actor, rule string, inputs map[string]any) error {
-	if inputs == nil {
-		inputs = map[string]any{}
+	inputs, err := normaliseInputs(inputs)
+	if err != nil {
+		return err
 	}
-	return w.tx.Create(&StatusChange{
+	id, vendorData, kind := w.e.ID, w.e.VendorData, w.e.Kind
+	return pendingAudit(w.tx, &StatusChange{
 		ID:            newID(),
 		ApplicationID: w.e.ApplicationID,
-		EntityID:      w.e.ID,
+		EntityID:      &id,
+		VendorData:    &vendorData,
+		Kind:          &kind,
 		FromStatus:    from,
 		ToStatus:      to,
 		Reason:        reason,
@@ -39,7 +44,7 @@ func (w *entityWriter) audit(from *string, to, reason, actor, rule string, input
 		Rule:          rule,
 		Inputs:        inputs,
 		CreatedAt:     w.now,
-	}).Error
+	})
 }
 
 // event writes an outbox event about the entity with the next sequence number.

@@ -35,8 +35,11 @@ type ListEntry struct {
 	EntryType     string `gorm:"not null"`
 	Value         string `gorm:"not null"`
 	OriginalValue string `gorm:"not null"`
-	Note          string `gorm:"not null"`
-	// DateOfBirth (YYYY-MM-DD) of a `name` entry: when set, a hit needs the same date.
+	// Comment says why the entry was added, Actor who added it; both go into the audit
+	// record of any status change the entry causes.
+	Comment string `gorm:"not null"`
+	Actor   string `gorm:"not null"`
+	// DateOfBirth (YYYY-MM-DD), on name entries only: a screening hit must match it.
 	DateOfBirth *string
 	CreatedAt   time.Time `gorm:"not null"`
 }
@@ -59,7 +62,8 @@ type EntryResource struct {
 	ListUUID      string  `json:"list_uuid"`
 	Value         string  `json:"value"`
 	OriginalValue string  `json:"original_value"`
-	Note          string  `json:"note"`
+	Comment       string  `json:"comment"`
+	Actor         string  `json:"actor"`
 	DateOfBirth   *string `json:"date_of_birth,omitempty"`
 	CreatedAt     string  `json:"created_at"`
 }
@@ -67,20 +71,7 @@ type EntryResource struct {
 // Resource returns the entry's JSON shape.
 func (e *ListEntry) Resource() EntryResource {
 	return EntryResource{UUID: e.ID, ListUUID: e.ListID, Value: e.Value, OriginalValue: e.OriginalValue,
-		Note: e.Note, DateOfBirth: e.DateOfBirth, CreatedAt: FormatTime(e.CreatedAt)}
-}
-
-// EntryOption sets an optional field of a new list entry.
-type EntryOption func(*ListEntry)
-
-// WithDateOfBirth sets a `name` entry's date of birth (YYYY-MM-DD, validated by the
-// caller); empty leaves it unset.
-func WithDateOfBirth(dob string) EntryOption {
-	return func(e *ListEntry) {
-		if dob != "" {
-			e.DateOfBirth = &dob
-		}
-	}
+		Comment: e.Comment, Actor: e.Actor, DateOfBirth: e.DateOfBirth, CreatedAt: FormatTime(e.CreatedAt)}
 }
 
 func systemListName(listType, entryType string) string {
@@ -132,7 +123,7 @@ func addToSystemBlocklist(tx *txn, e *Entity, now time.Time) error {
 	}
 	entry := ListEntry{ID: newID(), ApplicationID: e.ApplicationID, ListID: l.ID, ListType: l.ListType,
 		EntryType: l.EntryType, Value: e.VendorData, OriginalValue: e.VendorData,
-		Note: "entity blocked", CreatedAt: now}
+		Comment: "entity blocked", Actor: "system", CreatedAt: now}
 	return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&entry).Error
 }
 
@@ -143,6 +134,14 @@ func removeFromSystemBlocklist(tx *txn, e *Entity) error {
 		e.ApplicationID, e.Kind, e.VendorData,
 		tx.Model(&List{}).Select("id").Where("application_id = ? AND system", e.ApplicationID),
 	).Delete(&ListEntry{}).Error
+}
+
+// entryActor is the actor of a status change an entry causes: whoever added it.
+func entryActor(entry *ListEntry) string {
+	if entry.Actor == "" {
+		return "system"
+	}
+	return entry.Actor
 }
 
 // entityHits returns the user or business entries (of the entity's kind) on the
@@ -165,7 +164,7 @@ func entityHits(tx *txn, appID, kind, vendorData string) ([]rules.Hit, error) {
 // hit is the entry as a decision's fact.
 func (e *ListEntry) hit() rules.Hit {
 	return rules.Hit{ListID: e.ListID, ListType: e.ListType, EntryID: e.ID, EntryType: e.EntryType,
-		Value: e.Value, Comment: e.Note}
+		Value: e.Value, Comment: e.Comment, Actor: e.Actor}
 }
 
 // blocklistHits returns the blocklist entries that a session's facts (face, document,
@@ -277,14 +276,30 @@ func (s *Store) GetList(ctx context.Context, appID, id string) (ListResource, er
 	return s.listResource(ctx, &l)
 }
 
-// AddListEntry adds value (normalised for the list's entry type) to a list. When the
-// entry names a live entity (user and business entries on a blocklist or watchlist), a
-// status change (BLOCKED or FLAGGED, automatic) is stored in the inbox in the same
+// NewListEntry is what AddListEntry needs; the caller has validated the lengths and the
+// date's form.
+type NewListEntry struct {
+	Value   string
+	Comment string
+	Actor   string
+	// DateOfBirth (YYYY-MM-DD) is accepted on name entries only.
+	DateOfBirth *string
+}
+
+// AddListEntry adds value with a comment and no actor; see AddEntry.
+func (s *Store) AddListEntry(ctx context.Context, appID, listID, value, comment string) (*ListEntry, *InboxItem, error) {
+	return s.AddEntry(ctx, appID, listID, NewListEntry{Value: value, Comment: comment})
+}
+
+// AddEntry adds in.Value (normalised for the list's entry type) to a list, with
+// its comment and actor. When the entry names a live entity (user and business entries
+// on a blocklist or watchlist), a status change (BLOCKED or FLAGGED, automatic, with the
+// entry's actor and the entry as its inputs) is stored in the inbox in the same
 // transaction and returned; its status:apply job is enqueued after commit.
 //
 // A `name` entry of a blocklist or watchlist stores a screening job (tasks.TypeAMLScreen)
 // instead, which screens the application's entities against it (ongoing AML monitoring).
-func (s *Store) AddListEntry(ctx context.Context, appID, listID, value, note string, opts ...EntryOption) (*ListEntry, *InboxItem, error) {
+func (s *Store) AddEntry(ctx context.Context, appID, listID string, in NewListEntry) (*ListEntry, *InboxItem, error) {
 	if !validUUID(listID) {
 		return nil, nil, errNotFound("list")
 	}
@@ -295,19 +310,17 @@ func (s *Store) AddListEntry(ctx context.Context, appID, listID, value, note str
 		if err := tx.Where("application_id = ? AND id = ?", appID, listID).Take(&l).Error; err != nil {
 			return notFound(err, "list")
 		}
-		norm, err := rules.NormaliseEntry(l.EntryType, value)
+		norm, err := rules.NormaliseEntry(l.EntryType, in.Value)
 		if err != nil {
 			return invalid("value", err.Error())
 		}
+		if in.DateOfBirth != nil && l.EntryType != rules.EntryName {
+			return invalid("date_of_birth", "only name entries carry a date of birth")
+		}
 		now := s.Now()
 		entry = &ListEntry{ID: newID(), ApplicationID: appID, ListID: l.ID, ListType: l.ListType,
-			EntryType: l.EntryType, Value: norm, OriginalValue: value, Note: note, CreatedAt: now}
-		for _, o := range opts {
-			o(entry)
-		}
-		if entry.DateOfBirth != nil && l.EntryType != rules.EntryName {
-			return invalid("date_of_birth", "is only accepted on entries of name lists")
-		}
+			EntryType: l.EntryType, Value: norm, OriginalValue: in.Value, Comment: in.Comment, Actor: in.Actor,
+			DateOfBirth: in.DateOfBirth, CreatedAt: now}
 		if err := tx.Create(entry).Error; err != nil {
 			if errors.Is(err, gorm.ErrDuplicatedKey) {
 				return conflictf("%q is already on this list", norm)
@@ -341,7 +354,7 @@ func (s *Store) AddListEntry(ctx context.Context, appID, listID, value, note str
 			return err
 		}
 		item, err = newInboxItem(appID, tasks.TypeStatusApply, StatusRequest{
-			EntityID: e.ID, Status: status, Reason: reason, Actor: "system", Automatic: true,
+			EntityID: e.ID, Status: status, Reason: reason, Actor: entryActor(entry), Automatic: true,
 			Rule: rules.ListRule(l.ListType), Inputs: rules.HitInputs([]rules.Hit{entry.hit()}),
 		}, now)
 		if err != nil {

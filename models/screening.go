@@ -82,7 +82,7 @@ func nameEntries(db *gorm.DB, appID string, ids ...string) ([]rules.ScreeningEnt
 	out := make([]rules.ScreeningEntry, len(rows))
 	for i, r := range rows {
 		out[i] = rules.ScreeningEntry{ID: r.ID, ListID: r.ListID, ListType: r.ListType, Value: r.Value,
-			DateOfBirth: derefString(r.DateOfBirth), Comment: r.Note}
+			DateOfBirth: derefString(r.DateOfBirth), Comment: r.Comment, Actor: r.Actor}
 	}
 	rules.PrepareEntries(out)
 	return out, nil

@@ -28,8 +28,11 @@ func nameList(t *testing.T, b bundle, name, listType string) string {
 // addName adds a `name` entry and returns the screening job it stored.
 func addName(t *testing.T, b bundle, listID, value, dob string) (*models.ListEntry, *models.InboxItem) {
 	t.Helper()
-	entry, item, err := b.store.AddListEntry(context.Background(), b.app.ID, listID, value, "sanctions list 2026-11",
-		models.WithDateOfBirth(dob))
+	in := models.NewListEntry{Value: value, Comment: "sanctions list 2026-11"}
+	if dob != "" {
+		in.DateOfBirth = &dob
+	}
+	entry, item, err := b.store.AddEntry(context.Background(), b.app.ID, listID, in)
 	require.NoError(t, err)
 	require.NotNil(t, item, "a name entry stores a screening job")
 	require.Equal(t, tasks.TypeAMLScreen, item.TaskType)
@@ -142,11 +145,11 @@ func TestScreeningBlocklistBlocksAndDateOfBirthMustMatch(t *testing.T) {
 		require.Equal(t, rules.ReasonOngoingMonitoring, *e.StatusReason)
 		require.Equal(t, entry.ID, lastAudit(t, b, e.ID).Inputs["entry_id"])
 
-		_, _, err = b.store.AddListEntry(ctx, b.app.ID, block, "Ana Ruiz", "", models.WithDateOfBirth("1990-04-02"))
+		_, _, err = b.store.AddEntry(ctx, b.app.ID, block, models.NewListEntry{Value: "Ana Ruiz", DateOfBirth: str("1990-04-02")})
 		require.ErrorIs(t, err, models.ErrConflict)
 		users, err := b.store.CreateList(ctx, b.app.ID, "users", rules.ListWatchlist, rules.EntryUser)
 		require.NoError(t, err)
-		_, _, err = b.store.AddListEntry(ctx, b.app.ID, users.ID, "u-x", "", models.WithDateOfBirth("1990-04-02"))
+		_, _, err = b.store.AddEntry(ctx, b.app.ID, users.ID, models.NewListEntry{Value: "u-x", DateOfBirth: str("1990-04-02")})
 		require.ErrorIs(t, err, models.ErrInvalid)
 	})
 }

@@ -191,6 +191,9 @@ func (s *Store) Migrate(ctx context.Context, opts ...MigrateOption) (int, error)
 	if err != nil {
 		return len(results), fmt.Errorf("apply migrations: %w", err)
 	}
+	if err := s.sealUnchainedRecords(ctx); err != nil {
+		return len(results), err
+	}
 	return len(results), nil
 }
 

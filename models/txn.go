@@ -57,6 +57,9 @@ type txn struct {
 	// destinations caches each application's enabled destinations for the fan-out of
 	// every event the transaction writes.
 	destinations map[string][]Destination
+	// audits are the status records the transaction wrote, linked into their
+	// application's audit chain just before the commit (chain.go).
+	audits []*StatusChange
 }
 
 // Now is the transaction's time: the store's clock, read once at the first call. Helpers
@@ -94,7 +97,11 @@ func (s *Store) transaction(ctx context.Context, fn func(tx *txn) error) error {
 	t := &txn{store: s}
 	err := s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
 		t.DB = db
-		return fn(t)
+		if err := fn(t); err != nil {
+			return err
+		}
+		// Last, so that the chain head is the last lock the transaction takes.
+		return appendChain(t, t.audits)
 	}, &sql.TxOptions{})
 	if err == nil && s.afterCommit != nil && !t.due.empty() {
 		s.afterCommit(ctx, t.due)

@@ -1,0 +1,51 @@
+package models
+
+import (
+	"context"
+	"strings"
+
+	"github.com/standinghq/standing/rules"
+)
+
+// ExecForTest runs one SQL statement on the store, for tests that tamper with rows.
+func (s *Store) ExecForTest(ctx context.Context, sql string, args ...any) (int64, error) {
+	res := s.db.WithContext(ctx).Exec(sql, args...)
+	return res.RowsAffected, res.Error
+}
+
+// TombstoneForTest tombstones the audit records of entityIDs as the purge does.
+func (s *Store) TombstoneForTest(ctx context.Context, entityIDs []string) (int64, error) {
+	var n int64
+	err := s.transaction(ctx, func(tx *txn) error {
+		var err error
+		n, err = tombstoneStatusChanges(tx, entityIDs)
+		return err
+	})
+	return n, err
+}
+
+// AppendRecordsForTest links n audit records about entityID, each with a comment of
+// commentBytes bytes in its inputs, into the application's chain through the real
+// append path, in transactions of 500.
+func (s *Store) AppendRecordsForTest(ctx context.Context, appID, entityID string, n, commentBytes int) error {
+	comment := strings.Repeat("x", commentBytes)
+	for done := 0; done < n; {
+		batch := min(500, n-done)
+		err := s.transaction(ctx, func(tx *txn) error {
+			e := &Entity{ID: entityID, ApplicationID: appID, Kind: KindUser, VendorData: "bulk"}
+			w := newEntityWriter(tx, e)
+			for i := range batch {
+				from := rules.EntityActive
+				if err := w.audit(&from, rules.EntityFlagged, "bulk", "system", "test", map[string]any{"i": done + i, "comment": comment}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		done += batch
+	}
+	return nil
+}
