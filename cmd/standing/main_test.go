@@ -405,6 +405,7 @@ func TestProductionProcessesOnPostgresAndRedis(t *testing.T) {
 	apiVars["STANDING_ADDR"] = "127.0.0.1:0"
 	apiVars["STANDING_LOG_LEVEL"] = "info"
 	// Each process logs the address it listens on.
+	apiVars["STANDING_METRICS_ADDR"] = "127.0.0.1:0"
 	base, stopAPI := listening(t, "ingest", apiVars, "API listening")
 	workBase, stopWork := listening(t, "work", apiVars, "health and metrics listening")
 
