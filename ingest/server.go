@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -171,6 +172,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 		if err != nil {
 			if r.Context().Err() == nil && !isNotFound(err) {
 				s.log.ErrorContext(r.Context(), "API key lookup failed", "error", err)
+				w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
 				writeJSON(w, http.StatusServiceUnavailable, errorBody{Detail: "The database is unavailable; try again shortly."})
 				return
 			}

@@ -148,7 +148,7 @@ func groupUsage(group string) string {
 	fmt.Fprintf(&b, "usage: standing %s <command> [flags]\n\ncommands:\n", group)
 	for _, c := range commands() {
 		if strings.HasPrefix(c.name, group+" ") {
-			fmt.Fprintf(&b, "  %-32s  %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+			fmt.Fprintf(&b, "  %-40s  %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
 		}
 	}
 	return strings.TrimRight(b.String(), "\n")

@@ -202,7 +202,7 @@ func (p *process) startHTTP() error {
 			return nil
 		}
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(addr)
 	if err != nil {
 		return fmt.Errorf("%s%s: cannot listen on %s: %w", config.Prefix, variable, addr, err)
 	}
