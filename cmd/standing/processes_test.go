@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -94,12 +95,17 @@ func ownRedis(t *testing.T) string {
 	return url
 }
 
-// productionApp migrates the database of vars and creates an application with key.
-func productionApp(t *testing.T, vars map[string]string, key string) {
+// productionApp migrates the database of vars and creates an application with key; it
+// returns what `apps create` printed (application_id, api_key, ingest_secret).
+func productionApp(t *testing.T, vars map[string]string, key string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	require.NoError(t, run(ctx, []string{"migrate"}, envFrom(vars), &syncBuffer{}, &syncBuffer{}))
-	require.NoError(t, run(ctx, []string{"apps", "create", "--name", "procs", "--api-key", key}, envFrom(vars), &syncBuffer{}, &syncBuffer{}))
+	out := &syncBuffer{}
+	require.NoError(t, run(ctx, []string{"apps", "create", "--name", "procs", "--api-key", key}, envFrom(vars), out, &syncBuffer{}))
+	var app map[string]string
+	require.NoError(t, json.Unmarshal([]byte(out.String()), &app))
+	return app
 }
 
 // postSession posts an Approved session for vendorData through keyed intake.
