@@ -197,6 +197,8 @@ func explain(err error, environment map[string]string) error {
 		return fmt.Errorf("%s: must be a duration like 500ms, 30s, 5m or 1h (got %q)", name, got)
 	case reflect.TypeOf(0):
 		return fmt.Errorf("%s: must be a whole number like 8 (got %q)", name, got)
+	case reflect.TypeOf(slog.LevelInfo):
+		return fmt.Errorf("%s: must be one of debug, info, warn, error (got %q)", name, got)
 	}
 	// Standing's own parsers (log level, CIDR list) already say what they accept.
 	var inner interface{ Unwrap() error }
