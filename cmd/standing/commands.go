@@ -81,6 +81,12 @@ default); never listens on STANDING_ADDR. Run as many as you like, on one host o
 			mode:    config.ModeProduction, setup: setupSetIngestSecret,
 		},
 		{
+			name: "health", args: "[--url URL] [--timeout 3s]",
+			summary: "check a process's health: exit 0 when URL answers 2xx (for container healthchecks)",
+			detail:  `Default URL: http://127.0.0.1:8080/readyz (a work process: its STANDING_METRICS_ADDR).`,
+			mode:    config.ModeProduction, setup: setupHealth,
+		},
+		{
 			name: "apps list", summary: "list the applications",
 			detail: `Needs STANDING_DATABASE_URL (migrated). Prints a JSON array.`,
 			mode:   config.ModeProduction, setup: noFlags(runAppsList),
