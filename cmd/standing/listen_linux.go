@@ -8,10 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listen listens on addr with SO_REUSEPORT, so that several ingest processes started
+// listenShared listens on addr with SO_REUSEPORT, so that several ingest processes started
 // from one environment on one host share STANDING_ADDR (the kernel spreads connections
 // across them) instead of the second dying with "address already in use".
-func listen(addr string) (net.Listener, error) {
+func listenShared(network, addr string) (net.Listener, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var sockErr error
 		err := c.Control(func(fd uintptr) {
@@ -22,5 +22,5 @@ func listen(addr string) (net.Listener, error) {
 		}
 		return sockErr
 	}}
-	return lc.Listen(context.Background(), "tcp", addr)
+	return lc.Listen(context.Background(), network, addr)
 }

@@ -4,5 +4,5 @@ package main
 
 import "net"
 
-// listen listens on addr (several processes cannot share it on this system).
-func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+// listenShared listens on addr (several processes cannot share it on this system).
+func listenShared(network, addr string) (net.Listener, error) { return net.Listen(network, addr) }

@@ -202,7 +202,13 @@ func (p *process) startHTTP() error {
 			return nil
 		}
 	}
-	ln, err := listen(addr)
+	listenOn := net.Listen
+	if p.roles.api && !p.roles.work {
+		// Only production ingest shares its port with its siblings: two dev processes
+		// on one port would split the requests between two different databases.
+		listenOn = listenShared
+	}
+	ln, err := listenOn("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("%s%s: cannot listen on %s: %w", config.Prefix, variable, addr, err)
 	}
