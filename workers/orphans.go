@@ -32,8 +32,8 @@ type orphans struct {
 	unlisted map[string]time.Time
 	// listedBy is the worker (server id) last seen running a job.
 	listedBy map[string]string
-	// recovered are the orphans already enqueued again.
-	recovered map[string]bool
+	// recovered counts the copies enqueued of each orphan.
+	recovered map[string]int
 }
 
 // recoverOrphans enqueues again the active jobs of workers that died (kill -9, a lost
@@ -59,7 +59,7 @@ func (r *Relay) recoverOrphans(ctx context.Context) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.unlisted == nil {
-		o.unlisted, o.listedBy, o.recovered = map[string]time.Time{}, map[string]string{}, map[string]bool{}
+		o.unlisted, o.listedBy, o.recovered = map[string]time.Time{}, map[string]string{}, map[string]int{}
 	}
 	now, seen, n := time.Now(), map[string]bool{}, 0
 	for _, queue := range r.Queues.Names() {
@@ -75,10 +75,10 @@ func (r *Relay) recoverOrphans(ctx context.Context) (int, error) {
 			if !o.orphaned(t, running, live, now) {
 				continue
 			}
-			if err := r.requeue(ctx, t); err != nil {
+			if err := r.requeue(ctx, t, 1); err != nil {
 				return n, fmt.Errorf("recover orphaned job %s: %w", t.ID, err)
 			}
-			o.recovered[t.ID] = true
+			o.recovered[t.ID] = 1
 			n++
 		}
 	}
@@ -94,7 +94,7 @@ func (o *orphans) orphaned(t *asynq.TaskInfo, running map[string]string, live ma
 		delete(o.unlisted, t.ID)
 		return false
 	}
-	if o.recovered[t.ID] {
+	if o.recovered[t.ID] > 0 {
 		return false
 	}
 	first, ok := o.unlisted[t.ID]
@@ -124,9 +124,31 @@ func (o *orphans) forgetAllBut(active map[string]bool) {
 	}
 }
 
-// requeue enqueues a copy of t under a task id of its own.
-func (r *Relay) requeue(ctx context.Context, t *asynq.TaskInfo) error {
-	opts := []asynq.Option{asynq.TaskID(t.ID + recoveredSuffix), asynq.Queue(t.Queue), asynq.MaxRetry(t.MaxRetry)}
+// recoverAgain enqueues one more copy of an orphan whose work is overdue again (the
+// first copy found a webhook delivery still claimed by the dead worker, say); it reports
+// whether id is a known orphan.
+func (r *Relay) recoverAgain(ctx context.Context, queue, id string) (bool, error) {
+	o := &r.orphans
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := o.recovered[id]
+	if n == 0 {
+		return false, nil
+	}
+	t, err := r.Inspector.GetTaskInfo(queue, id)
+	if err != nil {
+		return true, err
+	}
+	if err := r.requeue(ctx, t, n+1); err != nil {
+		return true, err
+	}
+	o.recovered[id] = n + 1
+	return true, nil
+}
+
+// requeue enqueues copy number n of t under a task id of its own.
+func (r *Relay) requeue(ctx context.Context, t *asynq.TaskInfo, n int) error {
+	opts := []asynq.Option{asynq.TaskID(fmt.Sprintf("%s%s%d", t.ID, recoveredSuffix, n)), asynq.Queue(t.Queue), asynq.MaxRetry(t.MaxRetry)}
 	if t.Timeout > 0 {
 		opts = append(opts, asynq.Timeout(t.Timeout))
 	}

@@ -156,6 +156,10 @@ func (r *Relay) enqueue(ctx context.Context, task *asynq.Task, queue, id string)
 			return false, err
 		}
 		return true, nil
+	case asynq.TaskStateActive:
+		// Still "running": when it is a dead worker's orphan, copy it again.
+		known, err := r.recoverAgain(ctx, queue, id)
+		return known && err == nil, err
 	case asynq.TaskStateArchived:
 	default:
 		return false, nil
