@@ -9,8 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p faults/results
 export STANDING_FAULTS_REPORT="${STANDING_FAULTS_REPORT:-$PWD/faults/results/table.md}"
-go test -tags faults -run '^TestFaults$' -count=1 -timeout 30m -v ./cmd/standing/ 2>&1 | tee faults/results/run.log | grep -v '^=== \|^    processes_test\|^\s*$' || true
+set +e
+go test -tags faults -run '^TestFaults$' -count=1 -timeout 30m -v ./cmd/standing/ 2>&1 | tee faults/results/run.log
 status=${PIPESTATUS[0]}
+set -e
 echo
 cat "$STANDING_FAULTS_REPORT" 2>/dev/null || true
 exit "$status"

@@ -43,6 +43,9 @@ const (
 // cluster is the suite's own PostgreSQL.
 type cluster struct {
 	bin, data string
+	// opts are the server's options (port, socket directory): pg_ctl start needs them
+	// every time, or the server would try the default port.
+	opts string
 }
 
 func (c cluster) ctl(t *testing.T, args ...string) {
@@ -75,7 +78,8 @@ func startCluster(t *testing.T) cluster {
 	c := cluster{bin: bin, data: filepath.Join(dir, "data")}
 	out, err := asPostgres(filepath.Join(bin, "initdb"), "-D", c.data, "-U", "postgres", "-A", "trust").CombinedOutput()
 	require.NoError(t, err, "initdb: %s", out)
-	c.ctl(t, "start", "-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=on", faultPGPort, dir))
+	c.opts = fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200", faultPGPort, dir)
+	c.ctl(t, "start", "-o", c.opts)
 	t.Cleanup(func() { _ = asPostgres(filepath.Join(bin, "pg_ctl"), "-D", c.data, "-m", "immediate", "stop").Run() })
 	return c
 }
@@ -270,11 +274,11 @@ func TestFaults(t *testing.T) {
 			require.NoError(t, c.Do(context.Background(), "CLIENT", "PAUSE", "10000", "ALL").Err())
 			time.Sleep(10 * time.Second)
 		}},
-		{"PostgreSQL restart", func(t *testing.T, r *rig) { r.pg.ctl(t, "-m", "fast", "restart") }},
+		{"PostgreSQL restart", func(t *testing.T, r *rig) { r.pg.ctl(t, "-m", "fast", "restart", "-o", r.pg.opts) }},
 		{"PostgreSQL stopped 60 s", func(t *testing.T, r *rig) {
 			r.pg.ctl(t, "-m", "fast", "stop")
 			time.Sleep(60 * time.Second)
-			r.pg.ctl(t, "start")
+			r.pg.ctl(t, "start", "-o", r.pg.opts)
 		}},
 		{"receiver down 30 s", func(t *testing.T, r *rig) {
 			r.receiver.down.Store(true)
