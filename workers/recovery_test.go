@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/standinghq/standing/models"
+	"github.com/standinghq/standing/rules"
 	"github.com/standinghq/standing/tasks"
 	"github.com/standinghq/standing/workers"
 )
@@ -65,5 +66,5 @@ func (b bundle) requestStatusFor(t *testing.T) *models.InboxItem {
 	t.Helper()
 	_, err := b.store.CreateEntity(context.Background(), b.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: "m"})
 	require.NoError(t, err)
-	return b.requestStatus(t, "m", models.StatusFlagged)
+	return b.requestStatus(t, "m", rules.EntityFlagged)
 }
