@@ -1,7 +1,7 @@
 # Standing's developer commands. `make test` is what CI runs (through .ci/run).
 GO ?= go
 
-.PHONY: test services run bench microbench vet
+.PHONY: test services run bench microbench vet faults
 
 ## test: make sure PostgreSQL and Redis are up, then run every test with the race detector
 test: services
@@ -27,3 +27,7 @@ microbench:
 
 vet:
 	$(GO) vet ./...
+
+## faults: the fault suite (own PostgreSQL on 55432 and Redis on 56379; about 4 minutes)
+faults:
+	@bash faults/run.sh

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"reflect"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,8 +39,11 @@ type Config struct {
 	// Mode is the mode the configuration was loaded for.
 	Mode Mode `env:"-"`
 
-	// Addr is the HTTP listen address.
+	// Addr is the HTTP listen address of the API (ingest, dev).
 	Addr string `env:"ADDR"`
+	// MetricsAddr is the listen address of a work process's /healthz, /readyz and
+	// /metrics; empty means a work process does not listen.
+	MetricsAddr string `env:"METRICS_ADDR"`
 	// DatabaseURL is a postgres:// URL or, for the embedded store, a SQLite file path.
 	DatabaseURL string `env:"DATABASE_URL"`
 	// RedisURL is a redis:// URL; empty in dev mode means an in-process Redis.
@@ -120,7 +126,7 @@ func Load(mode Mode, getenv func(string) string) (Config, error) {
 		},
 	})
 	if err != nil {
-		return cfg, explain(err)
+		return cfg, explain(err, environment)
 	}
 	cfg.applyModeDefaults()
 	return cfg, cfg.validate()
@@ -179,21 +185,40 @@ func parseLevel(v string) (any, error) {
 	return l, nil
 }
 
-// explain turns the library's parse errors, which name struct fields, into errors that
-// name the environment variable.
-func explain(err error) error {
+// explain turns the library's parse errors, which name struct fields and carry Go's
+// parser messages, into one line that names the environment variable and says in words
+// what it accepts.
+func explain(err error, environment map[string]string) error {
 	var agg env.AggregateError
 	if !errors.As(err, &agg) || len(agg.Errors) == 0 {
 		return err
 	}
 	first := agg.Errors[0]
 	var pe env.ParseError
-	if errors.As(first, &pe) {
-		if f, ok := reflect.TypeOf(Config{}).FieldByName(pe.Name); ok {
-			return fmt.Errorf("%s%s: %v", Prefix, f.Tag.Get("env"), pe.Err)
-		}
+	if !errors.As(first, &pe) {
+		return first
 	}
-	return first
+	f, ok := reflect.TypeOf(Config{}).FieldByName(pe.Name)
+	if !ok {
+		return first
+	}
+	name := Prefix + f.Tag.Get("env")
+	got := environment[name]
+	switch f.Type {
+	case reflect.TypeOf(time.Duration(0)):
+		return fmt.Errorf("%s: must be a duration like 500ms, 30s, 5m or 1h (got %q)", name, got)
+	case reflect.TypeOf(0):
+		return fmt.Errorf("%s: must be a whole number like 8 (got %q)", name, got)
+	case reflect.TypeOf(slog.LevelInfo):
+		return fmt.Errorf("%s: must be one of debug, info, warn, error (got %q)", name, got)
+	}
+	// Standing's own parsers (log level, CIDR list) already say what they accept.
+	var inner interface{ Unwrap() error }
+	msg := pe.Err.Error()
+	if errors.As(pe.Err, &inner) && inner.Unwrap() != nil {
+		msg = inner.Unwrap().Error()
+	}
+	return fmt.Errorf("%s: %s", name, msg)
 }
 
 func (c *Config) applyModeDefaults() {
@@ -227,6 +252,14 @@ func (c *Config) applyModeDefaults() {
 func (c *Config) validate() error {
 	bad := func(name, format string, args ...any) error {
 		return fmt.Errorf("%s%s: %s", Prefix, name, fmt.Sprintf(format, args...))
+	}
+	for _, a := range []struct{ name, addr string }{{"ADDR", c.Addr}, {"METRICS_ADDR", c.MetricsAddr}} {
+		if a.addr == "" && a.name == "METRICS_ADDR" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(a.addr); err != nil || !validPort(port) {
+			return bad(a.name, "must be a listen address host:port like :8080 or 127.0.0.1:9090 (got %q)", a.addr)
+		}
 	}
 	if c.DatabaseURL != "" && isPostgresURL(c.DatabaseURL) {
 		if _, err := url.Parse(c.DatabaseURL); err != nil {
@@ -310,6 +343,12 @@ func (c Config) RequireRedis() error {
 	return nil
 }
 
+// validPort reports whether port is a number from 0 to 65535 (0: any free port).
+func validPort(port string) bool {
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535
+}
+
 func isPostgresURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
@@ -319,8 +358,9 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("mode", string(c.Mode)),
 		slog.String("addr", c.Addr),
-		slog.String("database_url", redactURL(c.DatabaseURL)),
-		slog.String("redis_url", redactURL(c.RedisURL)),
+		slog.String("metrics_addr", c.MetricsAddr),
+		slog.String("database_url", RedactURL(c.DatabaseURL)),
+		slog.String("redis_url", RedactURL(c.RedisURL)),
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
 		slog.Int("webhook_concurrency", c.WebhookConcurrency),
 		slog.Int("webhook_destination_concurrency", c.WebhookDestinationConcurrency),
@@ -330,14 +370,39 @@ func (c Config) LogValue() slog.Value {
 	)
 }
 
-// redactURL hides the password of a URL; anything not a URL is returned as is.
-func redactURL(s string) string {
+// secretParam matches the names of query parameters and key=value settings that carry
+// secrets (password, sslpassword, token, secret, api_key, …).
+var secretParam = regexp.MustCompile(`(?i)(pass|secret|token|key)`)
+
+// keyValueSecret matches a secret in a key=value connection string ("host=db
+// password=…").
+var keyValueSecret = regexp.MustCompile(`(?i)\b(\w*(?:pass|secret|token|key)\w*)\s*=\s*('[^']*'|\S+)`)
+
+// RedactURL hides every secret of a database or Redis URL for logging: the password of
+// its user info, and the values of query parameters such as password or sslpassword.
+// A key=value connection string has its secret settings hidden; a plain file path is
+// returned as is.
+func RedactURL(s string) string {
+	if !strings.Contains(s, "://") {
+		return keyValueSecret.ReplaceAllString(s, "$1=xxxxx")
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return "(not a valid URL; hidden)"
 	}
-	if u.User == nil {
-		return s
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if secretParam.MatchString(k) {
+				q[k] = []string{"xxxxx"}
+			}
+		}
+		u.RawQuery = q.Encode()
 	}
-	return u.Redacted()
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	return u.String()
 }

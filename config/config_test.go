@@ -96,6 +96,15 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"STANDING_REDIS_URL", "localhost:6379"},
 		{"STANDING_API_KEY", "short"},
 		{"STANDING_ADMIN_TOKEN", "short"},
+		{"STANDING_WEBHOOK_MAX_AGE", "-1h"},
+		{"STANDING_RATE_LIMIT_READ", "-3"},
+		{"STANDING_RATE_LIMIT_INTAKE", "1e3"},
+		{"STANDING_WEBHOOK_DESTINATION_CONCURRENCY", "two"},
+		{"STANDING_ADDR", "8080"},
+		{"STANDING_ADDR", "host:http"},
+		{"STANDING_METRICS_ADDR", "localhost"},
+		{"STANDING_METRICS_ADDR", ":70000"},
+		{"STANDING_WEBHOOK_ALLOW_CIDRS", "10.0.0.0/8,nonsense"},
 	}
 	for _, c := range cases {
 		t.Run(c.name+"="+c.value, func(t *testing.T) {
@@ -104,7 +113,44 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 			require.Error(t, err)
 			require.True(t, strings.HasPrefix(err.Error(), c.name+":"), "error %q starts with the variable", err)
 			require.NotContains(t, err.Error(), "\n", "one line")
+			for _, internal := range []string{"strconv", "ParseInt", "time: ", "parsing", "invalid syntax", "env:"} {
+				require.NotContains(t, err.Error(), internal, "in words, not Go's parser text")
+			}
 		})
+	}
+}
+
+func TestBadValuesSayWhatIsAccepted(t *testing.T) {
+	t.Parallel()
+	cases := map[string]string{
+		"STANDING_WORKER_CONCURRENCY=abc": `STANDING_WORKER_CONCURRENCY: must be a whole number like 8 (got "abc")`,
+		"STANDING_WORKER_CONCURRENCY=-2":  `STANDING_WORKER_CONCURRENCY: must be a whole number of at least 1 (got -2)`,
+		"STANDING_RELAY_AFTER=soon":       `STANDING_RELAY_AFTER: must be a duration like 500ms, 30s, 5m or 1h (got "soon")`,
+		"STANDING_RELAY_AFTER=-5s":        `STANDING_RELAY_AFTER: must be a positive duration like 30s (got -5s)`,
+		"STANDING_LOG_LEVEL=loud":         `STANDING_LOG_LEVEL: must be one of debug, info, warn, error (got "loud")`,
+		"STANDING_WEBHOOK_ALLOW_CIDRS=x":  `STANDING_WEBHOOK_ALLOW_CIDRS: "x" is not a CIDR like 10.0.0.0/8`,
+	}
+	for setting, want := range cases {
+		name, value, _ := strings.Cut(setting, "=")
+		_, err := config.Load(config.ModeProduction, env(map[string]string{name: value}))
+		require.EqualError(t, err, want)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	cases := map[string]string{
+		"postgres://u:hunter2@db:5432/standing":                     "postgres://u:xxxxx@db:5432/standing",
+		"postgres://u@db/standing?password=hunter2&sslmode=disable": "postgres://u@db/standing?password=xxxxx&sslmode=disable",
+		"postgres://db/standing?sslpassword=hunter2":                "postgres://db/standing?sslpassword=xxxxx",
+		"redis://:hunter2@cache:6379/0":                             "redis://:xxxxx@cache:6379/0",
+		"host=db user=u password=hunter2 dbname=standing":           "host=db user=u password=xxxxx dbname=standing",
+		"./.standing/standing.db":                                   "./.standing/standing.db",
+		"postgres://db/standing":                                    "postgres://db/standing",
+	}
+	for in, want := range cases {
+		require.Equal(t, want, config.RedactURL(in), in)
+		require.NotContains(t, config.RedactURL(in), "hunter2")
 	}
 }
 
@@ -131,5 +177,14 @@ func TestLoggedConfigurationHidesSecrets(t *testing.T) {
 	slog.New(slog.NewTextHandler(&b, nil)).Info("cfg", "config", cfg)
 	require.NotContains(t, b.String(), "hunter2")
 	require.NotContains(t, b.String(), "admin-token-0123456789")
+	cfg, err = config.Load(config.ModeProduction, env(map[string]string{
+		"STANDING_DATABASE_URL": "postgres://u@db/standing?password=hunter3",
+		"STANDING_REDIS_URL":    "redis://:hunter4@cache:6379/0",
+	}))
+	require.NoError(t, err)
+	b.Reset()
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("cfg", "config", cfg)
+	require.NotContains(t, b.String(), "hunter3", "a password given as a query parameter is hidden")
+	require.NotContains(t, b.String(), "hunter4")
 	require.Contains(t, b.String(), "db/standing")
 }

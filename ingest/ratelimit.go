@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/httprate"
@@ -86,13 +87,35 @@ func (s *server) rateLimit(next http.Handler) http.Handler {
 }
 
 // redisCounter is httprate's LimitCounter on Redis: one counter per key and window,
-// expiring after two windows. It fails open: when Redis does not answer, requests are
-// let through (PostgreSQL, not Redis, decides whether Standing can serve them).
+// expiring after two windows. It fails open: when Redis does not answer within
+// counterTimeout, requests are let through (PostgreSQL, not Redis, decides whether
+// Standing can serve them), and for counterPause after such a failure Redis is not
+// asked at all, so that a stalled Redis costs one request a moment, not every request.
 type redisCounter struct {
 	client redis.UniversalClient
 	prefix string
 	window time.Duration
 	log    *slog.Logger
+	// downUntil (Unix nanoseconds) is when Redis is asked again after a failure.
+	downUntil atomic.Int64
+}
+
+// counterTimeout bounds one rate limit call to Redis; counterPause is how long the
+// counter lets requests through without asking after a call failed.
+const (
+	counterTimeout = 500 * time.Millisecond
+	counterPause   = 5 * time.Second
+)
+
+// available reports whether Redis may be asked now.
+func (c *redisCounter) available() bool { return time.Now().UnixNano() >= c.downUntil.Load() }
+
+// failed records a failed call: Redis is not asked for counterPause.
+func (c *redisCounter) failed(err error) {
+	if c.available() {
+		c.log.Warn("rate limit counter unavailable; letting requests through", "error", err, "pause", counterPause)
+	}
+	c.downUntil.Store(time.Now().Add(counterPause).UnixNano())
 }
 
 // Config implements httprate.LimitCounter.
@@ -109,25 +132,31 @@ func (c *redisCounter) Increment(key string, window time.Time) error {
 
 // IncrementBy implements httprate.LimitCounter.
 func (c *redisCounter) IncrementBy(key string, window time.Time, amount int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	if !c.available() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), counterTimeout)
 	defer cancel()
 	k := c.key(key, window)
 	pipe := c.client.TxPipeline()
 	pipe.IncrBy(ctx, k, int64(amount))
 	pipe.Expire(ctx, k, 2*c.window)
 	if _, err := pipe.Exec(ctx); err != nil {
-		c.log.Warn("rate limit counter unavailable; letting requests through", "error", err)
+		c.failed(err)
 	}
 	return nil
 }
 
 // Get implements httprate.LimitCounter.
 func (c *redisCounter) Get(key string, current, previous time.Time) (int, int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	if !c.available() {
+		return 0, 0, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), counterTimeout)
 	defer cancel()
 	values, err := c.client.MGet(ctx, c.key(key, current), c.key(key, previous)).Result()
 	if err != nil {
-		c.log.Warn("rate limit counter unavailable; letting requests through", "error", err)
+		c.failed(err)
 		return 0, 0, nil
 	}
 	count := func(v any) int {

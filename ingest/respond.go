@@ -89,6 +89,9 @@ func (s *server) problemOf(r *http.Request, err error) *problem {
 	if errors.As(err, &p) {
 		return p
 	}
+	// The store classifies its statements' errors; a failure to begin or commit a
+	// transaction can still arrive bare.
+	err = models.Classify(err)
 	var se *models.Error
 	if errors.As(err, &se) {
 		if status, ok := kindStatus[se.Kind]; ok {

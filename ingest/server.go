@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -125,23 +126,32 @@ func (s *server) healthy(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// ready answers 200 when the database and Redis answer, 503 otherwise.
+// ready answers 200 when the database and Redis answer, 503 otherwise. It checks both
+// at once, the database for at most 2 s and Redis for at most 1 s, so that a stalled
+// dependency makes it answer 503 quickly rather than late.
 func (s *server) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	checks := map[string]string{"database": "ok", "redis": "ok"}
-	status := http.StatusOK
-	if err := s.store.Ping(ctx); err != nil {
-		checks["database"] = "unreachable"
-		status = http.StatusServiceUnavailable
-	}
-	if s.redis != nil {
-		if err := s.redis.Ping(ctx); err != nil {
-			checks["redis"] = "unreachable"
-			status = http.StatusServiceUnavailable
+	check := func(p Pinger, timeout time.Duration) chan string {
+		out := make(chan string, 1)
+		if p == nil {
+			out <- "ok"
+			return out
 		}
+		go func() {
+			ctx, cancel := context.WithTimeout(r.Context(), timeout)
+			defer cancel()
+			if err := p.Ping(ctx); err != nil {
+				out <- "unreachable"
+				return
+			}
+			out <- "ok"
+		}()
+		return out
 	}
-	if status != http.StatusOK {
+	db, rd := check(s.store, 2*time.Second), check(s.redis, time.Second)
+	checks := map[string]string{"database": <-db, "redis": <-rd}
+	status := http.StatusOK
+	if checks["database"] != "ok" || checks["redis"] != "ok" {
+		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "5")
 	}
 	writeJSON(w, status, map[string]any{"status": map[bool]string{true: "ready", false: "unavailable"}[status == http.StatusOK], "checks": checks})
@@ -163,6 +173,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 		if err != nil {
 			if r.Context().Err() == nil && !isNotFound(err) {
 				s.log.ErrorContext(r.Context(), "API key lookup failed", "error", err)
+				w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
 				writeJSON(w, http.StatusServiceUnavailable, errorBody{Detail: "The database is unavailable; try again shortly."})
 				return
 			}

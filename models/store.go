@@ -79,7 +79,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	var dialector gorm.Dialector
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		s.dialect = Postgres
-		dialector = postgres.Open(dsn)
+		dialector = postgres.Open(withConnectTimeout(dsn))
 	} else {
 		s.dialect = SQLite
 		dialector = sqlite.Open(sqliteDSN(dsn))
@@ -87,6 +87,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	db, err := gorm.Open(dialector, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", s.dialect, err)
+	}
+	if err := registerClassifier(db); err != nil {
+		return nil, fmt.Errorf("register the error classifier: %w", err)
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
@@ -110,6 +113,20 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		s.intake = newIntakeBatcher(db)
 	}
 	return s, nil
+}
+
+// withConnectTimeout adds connect_timeout=5 (seconds) to a PostgreSQL URL without one, so
+// that an unreachable server fails a request in seconds (503) instead of the minutes a
+// TCP connect can take.
+func withConnectTimeout(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Query().Has("connect_timeout") {
+		return dsn
+	}
+	q := u.Query()
+	q.Set("connect_timeout", "5")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // sqliteDSN adds the pragmas the embedded store needs to a file path.

@@ -7,62 +7,52 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"code.dny.dev/ssrf"
 )
 
 // ErrForbiddenAddress means a webhook target resolves to an address the SSRF guard
 // refuses.
 var ErrForbiddenAddress = errors.New("webhooks: forbidden address")
 
-// refused are ranges a webhook must never reach unless allowed: loopback, private,
-// link-local (with the cloud metadata addresses), carrier-grade NAT, unspecified,
-// multicast and reserved ranges.
-var refused = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("169.254.0.0/16"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("192.168.0.0/16"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("224.0.0.0/4"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("::/128"),
-	netip.MustParsePrefix("::1/128"),
-	netip.MustParsePrefix("fc00::/7"),
-	netip.MustParsePrefix("fe80::/10"),
-	netip.MustParsePrefix("ff00::/8"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-}
-
-// Guard decides which addresses webhook requests may reach: any public address, and
-// the refused ranges only when they are inside Allow (STANDING_WEBHOOK_ALLOW_CIDRS).
+// Guard decides which addresses webhook requests may reach: public addresses, and the
+// special-purpose ranges only when they are inside Allow (STANDING_WEBHOOK_ALLOW_CIDRS).
+// The ranges come from code.dny.dev/ssrf, generated from IANA's IPv4 and IPv6
+// special-purpose address registries: loopback, private, link-local (and the cloud
+// metadata addresses), carrier-grade NAT, documentation, benchmarking, 6to4, multicast,
+// reserved, and every IPv6 address outside global unicast 2000::/3 (which covers
+// IPv4-compatible forms like [::127.0.0.1] and NAT64 64:ff9b::/96 and 64:ff9b:1::/48).
 type Guard struct {
 	Allow []netip.Prefix
 }
 
-// Allowed reports whether addr may be reached. An address with an IPv6 zone is never
-// allowed: prefixes do not contain zoned addresses, so it would slip past every range.
+// guardian is the library's checker with Allow as its allowed prefixes. Ports are
+// checked by the guard itself (any port but 0: receivers listen where they like).
+func (g Guard) guardian() *ssrf.Guardian {
+	var v4, v6 []netip.Prefix
+	for _, p := range g.Allow {
+		if p.Addr().Is4() {
+			v4 = append(v4, p)
+		} else {
+			v6 = append(v6, p)
+		}
+	}
+	return ssrf.New(ssrf.WithAnyPort(), ssrf.WithAnyNetwork(),
+		ssrf.WithAllowedV4Prefixes(v4...), ssrf.WithAllowedV6Prefixes(v6...))
+}
+
+// Allowed reports whether addr may be reached. An IPv4-mapped address is judged as the
+// IPv4 address it maps. An address with an IPv6 zone is never allowed: prefixes do not
+// contain zoned addresses, so it would slip past every range.
 func (g Guard) Allowed(addr netip.Addr) bool {
-	if addr.Zone() != "" {
+	if !addr.IsValid() || addr.Zone() != "" {
 		return false
 	}
-	addr = addr.Unmap()
-	for _, p := range g.Allow {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	for _, p := range refused {
-		if p.Contains(addr) {
-			return false
-		}
-	}
-	return true
+	return g.guardian().SafeAddr(addr.Unmap()) == nil
 }
 
 // allowlisted reports whether addr is inside Allow.
@@ -94,6 +84,11 @@ func (g Guard) CheckURL(ctx context.Context, raw string, resolver Resolver) erro
 	if len(raw) > 2048 {
 		return errors.New("must be at most 2048 characters")
 	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return errors.New("must use a port from 1 to 65535")
+		}
+	}
 	host := u.Hostname()
 	var addrs []netip.Addr
 	if a, err := netip.ParseAddr(host); err == nil {
@@ -123,9 +118,12 @@ func (g Guard) CheckURL(ctx context.Context, raw string, resolver Resolver) erro
 // host that resolved to a public address at creation cannot be rebound to a private
 // one later.
 func (g Guard) control(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
+	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return err
+	}
+	if port == "0" {
+		return fmt.Errorf("%w: port 0", ErrForbiddenAddress)
 	}
 	addr, err := netip.ParseAddr(strings.Trim(host, "[]"))
 	if err != nil {

@@ -31,6 +31,12 @@ func TestGuardAllowed(t *testing.T) {
 		"169.254.169.254": false, "100.64.0.1": false, "0.0.0.0": false, "::1": false,
 		"fe80::1": false, "fd00:ec2::254": false, "::ffff:127.0.0.1": false, "224.0.0.1": false,
 		"::1%lo": false, "fe80::1%eth0": false, "2606:2800:220:1::1%eth0": false,
+		// Gaps of the former hand-written list (issue 9): IPv4-compatible loopback,
+		// NAT64 (both prefixes), 6to4, the documentation ranges, benchmarking, AS112.
+		"::127.0.0.1": false, "::7f00:1": false, "64:ff9b::7f00:1": false, "64:ff9b:1::a00:1": false,
+		"2002:7f00:1::1": false, "2002:c0a8:101::1": false, "192.0.2.10": false, "198.51.100.7": false,
+		"203.0.113.9": false, "2001:db8::1": false, "3fff::1": false, "198.18.0.1": false,
+		"192.88.99.1": false, "2001::1": false, "::": false, "ff02::1": false,
 	}
 	for addr, want := range cases {
 		require.Equal(t, want, webhooks.Guard{}.Allowed(netip.MustParseAddr(addr)), addr)
@@ -72,6 +78,15 @@ func TestCheckURL(t *testing.T) {
 		{"https://user:pw@hooks.example.com/x", webhooks.Guard{}, public, false},
 		{"ftp://hooks.example.com/x", webhooks.Guard{}, public, false},
 		{"/relative", webhooks.Guard{}, public, false},
+		{"https://[::127.0.0.1]/x", webhooks.Guard{}, nil, false},
+		{"https://[64:ff9b:1::a00:1]/x", webhooks.Guard{}, nil, false},
+		{"https://[2002:7f00:1::1]/x", webhooks.Guard{}, nil, false},
+		{"https://192.0.2.1/x", webhooks.Guard{}, nil, false},
+		{"https://hooks.example.com:0/x", webhooks.Guard{}, public, false},
+		{"https://hooks.example.com:65536/x", webhooks.Guard{}, public, false},
+		{"https://hooks.example.com:8443/x", webhooks.Guard{}, public, true},
+		{"http://10.1.2.3:8080/x", webhooks.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, nil, true},
+		{"http://[::1]:8080/x", webhooks.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("::1/128")}}, nil, true},
 	}
 	for _, c := range cases {
 		err := c.guard.CheckURL(context.Background(), c.url, c.resolver)

@@ -102,16 +102,19 @@ func (e DeliveryEnqueuer) Task(ref models.DeliveryRef) *asynq.Task {
 }
 
 // EnqueueContext enqueues the jobs of refs. Failures are logged: the deliveries are in
-// the database, and the relay enqueues them later.
+// the database, and the relay enqueues them later. It stops at the first failure: on the
+// request path, a stalled Redis must cost one timeout, not one per delivery.
 func (e DeliveryEnqueuer) EnqueueContext(ctx context.Context, refs []models.DeliveryRef) {
-	for _, ref := range refs {
+	for i, ref := range refs {
 		task := e.Task(ref)
 		_, err := e.Queue.EnqueueContext(ctx, task)
 		if errors.Is(err, asynq.ErrTaskIDConflict) && e.Inspector != nil {
 			err = e.replaceFinished(ctx, task, ref)
 		}
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			e.Log.Warn("enqueue delivery failed; the relay will enqueue it later", "delivery_id", ref.ID, "error", err)
+			e.Log.Warn("enqueue delivery failed; the relay will enqueue it (and the rest) later",
+				"delivery_id", ref.ID, "remaining", len(refs)-i-1, "error", err)
+			return
 		}
 	}
 }

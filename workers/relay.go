@@ -28,12 +28,13 @@ type TaskInspector interface {
 // Relay re-enqueues inbox items still pending RelayAfter after they were last enqueued:
 // the job was lost (Redis lost its data, the enqueue after commit failed) or is stuck. The
 // task id is the item id, so a job still queued is a harmless conflict; a job the queue
-// archived after its retries is removed and enqueued again. Several relays may run at
-// once: each claims its own items.
+// archived after its retries is removed and enqueued again, and one waiting for a retry
+// is run at once. It also recovers the running jobs of workers that died (see
+// recoverOrphans). Several relays may run at once: each claims its own items.
 type Relay struct {
 	Store     *models.Store
 	Queue     Enqueuer
-	Inspector TaskInspector
+	Inspector RelayInspector
 	Queues    tasks.Queues
 	Log       *slog.Logger
 	// After is the age at which a pending item is offered again.
@@ -44,10 +45,13 @@ type Relay struct {
 	Batch int
 	// Deliveries re-enqueues webhook deliveries overdue by After; nil leaves them alone.
 	Deliveries *DeliveryEnqueuer
+
+	orphans orphans
 }
 
 // Run scans until ctx ends. When the database or Redis is unreachable it backs off
-// exponentially (up to a minute) and goes on; it never gives up.
+// exponentially (up to After/2, so that it is back soon after they are) and goes on; it
+// never gives up.
 func (r *Relay) Run(ctx context.Context) {
 	interval := r.Interval
 	if interval == 0 {
@@ -55,7 +59,7 @@ func (r *Relay) Run(ctx context.Context) {
 	}
 	retry := backoff.NewExponentialBackOff()
 	retry.InitialInterval = interval
-	retry.MaxInterval = time.Minute
+	retry.MaxInterval = max(interval, r.After/2)
 	retry.MaxElapsedTime = 0 // never stop
 	wait := interval
 	for {
@@ -87,11 +91,14 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 	if batch == 0 {
 		batch = 500
 	}
+	enqueued, err := r.recoverOrphans(ctx)
+	if err != nil {
+		return enqueued, err
+	}
 	items, err := r.Store.ClaimStaleInbox(ctx, r.After, batch)
 	if err != nil {
-		return 0, fmt.Errorf("claim stale inbox items: %w", err)
+		return enqueued, fmt.Errorf("claim stale inbox items: %w", err)
 	}
-	enqueued := 0
 	for _, item := range items {
 		ok, err := r.enqueue(ctx, tasks.NewInboxTask(r.Queues, item.TaskType, item.ID), r.Queues.Apply(), item.ID)
 		if err != nil {
@@ -142,7 +149,19 @@ func (r *Relay) enqueue(ctx context.Context, task *asynq.Task, queue, id string)
 		}
 		return false, err
 	}
-	if existing.State != asynq.TaskStateArchived {
+	switch existing.State {
+	case asynq.TaskStateRetry:
+		// Waiting out a retry delay although it is overdue: run it now.
+		if err := r.Inspector.RunTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return false, err
+		}
+		return true, nil
+	case asynq.TaskStateActive:
+		// Still "running": when it is a dead worker's orphan, copy it again.
+		known, err := r.recoverAgain(ctx, queue, id)
+		return known && err == nil, err
+	case asynq.TaskStateArchived:
+	default:
 		return false, nil
 	}
 	if err := r.Inspector.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -30,7 +28,8 @@ type devCredentials struct {
 
 // runDev runs the API and the workers in one process, on a SQLite file in the data
 // directory (or STANDING_DATABASE_URL) and an in-process Redis (or STANDING_REDIS_URL).
-func runDev(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+func runDev(ctx context.Context, e env) error {
+	cfg, log, stdout := e.cfg, e.log, e.stdout
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("%sDATA_DIR: %w", config.Prefix, err)
 	}
@@ -51,7 +50,7 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.
 	} else {
 		var err error
 		if redisOpt, err = asynq.ParseRedisURI(cfg.RedisURL); err != nil {
-			return fmt.Errorf("%sREDIS_URL: %v", config.Prefix, err)
+			return fmt.Errorf("%sREDIS_URL: not a Redis URL we can use (redis://host:6379/0)", config.Prefix)
 		}
 	}
 	svc, err := connect(ctx, cfg, log, dsn, redisOpt)
@@ -91,7 +90,7 @@ Try it:
 Watch webhooks arrive: create a destination with the url %s/dev/sink/demo,
 then: curl -s %s/dev/sink/demo
 
-`, url, creds.APIKey, creds.AdminToken, creds.ApplicationID, creds.IngestSecret, dsn, redisDesc,
+`, url, creds.APIKey, creds.AdminToken, creds.ApplicationID, creds.IngestSecret, config.RedactURL(dsn), config.RedactURL(redisDesc),
 			creds.APIKey, url, url, url)
 	}
 	return serve(ctx, svc, roles{api: true, work: true})

@@ -6,32 +6,17 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/standinghq/standing/config"
 )
-
-const usage = `usage: standing <command> [flags]
-
-commands:
-  dev                       run everything in one process on an embedded store and Redis
-  ingest                    serve the HTTP API (PostgreSQL + Redis)
-  work                      run the background workers and the relay (PostgreSQL + Redis)
-  migrate                   apply the database migrations
-  apps create --name NAME [--api-key KEY] [--ingest-secret S]
-                            create an application; prints its id, API key and ingest secret
-  apps set-ingest-secret --app ID --secret S
-                            set the upstream's signing secret (the old one stays valid 24 h)
-  apps list                 list the applications
-  audit verify [--app ID]   recompute the audit trail's hash chains; exit 1 naming the
-                            first record that does not hold
-
-Configuration comes from STANDING_* environment variables; see README.md.`
 
 // errUsage marks a command line that could not be understood.
 var errUsage = errors.New("usage")
@@ -50,42 +35,77 @@ func main() {
 	}
 }
 
-// run is the whole program: it parses args, reads the configuration through getenv,
-// and runs the command until it is done or ctx ends.
+// env is what a command runs with: its configuration, logger and output.
+type env struct {
+	cfg    config.Config
+	log    *slog.Logger
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// run is the whole program: it finds the command in args, parses its flags (printing
+// its usage for --help, before anything else happens), reads the configuration through
+// getenv, and runs the command until it is done or ctx ends.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stdout, usage)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: no command given", errUsage)
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, overview())
+		return fmt.Errorf("%w: no command given", errUsage)
+	}
+	if isHelp(args[0]) || args[0] == "help" {
+		return help(args[1:], stdout)
+	}
+	cmd, rest := lookup(args)
+	if cmd == nil {
+		if group := groupOf(args[0]); group != "" {
+			if len(rest) > 0 && isHelp(rest[0]) {
+				fmt.Fprintln(stdout, groupUsage(group))
+				return nil
+			}
+			return fmt.Errorf("%w: %s\n\n%s", errUsage, subcommandProblem(group, rest), groupUsage(group))
 		}
-		return nil
+		return fmt.Errorf("%w: unknown command %q\n\n%s", errUsage, args[0], overview())
 	}
-	mode := config.ModeProduction
-	if args[0] == "dev" {
-		mode = config.ModeDev
+	fs := flag.NewFlagSet("standing "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	action := cmd.setup(fs)
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, cmd.usage(fs))
+			return nil
+		}
+		return fmt.Errorf("%w: %v\n\n%s", errUsage, err, cmd.usage(fs))
 	}
-	cfg, err := config.Load(mode, getenv)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q\n\n%s", errUsage, fs.Arg(0), cmd.usage(fs))
+	}
+	cfg, err := config.Load(cmd.mode, getenv)
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
-	switch args[0] {
-	case "dev":
-		return runDev(ctx, cfg, log, stdout)
-	case "ingest":
-		return runProduction(ctx, cfg, log, roles{api: true})
-	case "work":
-		return runProduction(ctx, cfg, log, roles{work: true})
-	case "migrate":
-		return runMigrate(ctx, cfg, log, stdout)
-	case "apps":
-		return runApps(ctx, cfg, args[1:], stdout)
-	case "audit":
-		return runAudit(ctx, cfg, args[1:], stdout)
-	default:
-		return fmt.Errorf("%w: unknown command %q\n\n%s", errUsage, args[0], usage)
-	}
+	e := env{cfg: cfg, log: newLogger(cfg, stderr), stdout: stdout, stderr: stderr}
+	return action(ctx, e)
 }
+
+// help prints the usage of the command named by args, or the overview.
+func help(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stdout, overview())
+		return nil
+	}
+	if cmd, rest := lookup(args); cmd != nil && len(rest) == 0 {
+		fs := flag.NewFlagSet("standing "+cmd.name, flag.ContinueOnError)
+		cmd.setup(fs)
+		fmt.Fprintln(stdout, cmd.usage(fs))
+		return nil
+	}
+	if group := groupOf(args[0]); group != "" && len(args) == 1 {
+		fmt.Fprintln(stdout, groupUsage(group))
+		return nil
+	}
+	return fmt.Errorf("%w: no command %q\n\n%s", errUsage, strings.Join(args, " "), overview())
+}
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
 
 // newLogger builds the process's logger from the configuration.
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

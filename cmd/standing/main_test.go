@@ -97,6 +97,16 @@ type client struct {
 
 func (c client) call(method, path string, body any, headers ...string) (int, map[string]any) {
 	c.t.Helper()
+	res := c.raw(method, path, body, headers...)
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+// raw makes a call and returns the response; the caller closes its body.
+func (c client) raw(method, path string, body any, headers ...string) *http.Response {
+	c.t.Helper()
 	var reader io.Reader
 	if body != nil {
 		data, ok := body.([]byte)
@@ -120,10 +130,7 @@ func (c client) call(method, path string, body any, headers ...string) (int, map
 	}
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(c.t, err)
-	defer res.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&out)
-	return res.StatusCode, out
+	return res
 }
 
 // tour drives the API as a newcomer following the README would.
@@ -405,6 +412,7 @@ func TestProductionProcessesOnPostgresAndRedis(t *testing.T) {
 	apiVars["STANDING_ADDR"] = "127.0.0.1:0"
 	apiVars["STANDING_LOG_LEVEL"] = "info"
 	// Each process logs the address it listens on.
+	apiVars["STANDING_METRICS_ADDR"] = "127.0.0.1:0"
 	base, stopAPI := listening(t, "ingest", apiVars, "API listening")
 	workBase, stopWork := listening(t, "work", apiVars, "health and metrics listening")
 
