@@ -27,6 +27,7 @@ func defaultSettings() map[string]any {
 		},
 		"retention_days":               float64(365),
 		"aml_rescan_interval_hours":    float64(24),
+		"aml_match_threshold":          0.92,
 		"reverification_interval_days": float64(0),
 	}
 }
@@ -119,7 +120,11 @@ func TestSettingsRejectBadPatchesAndChangeNothing(t *testing.T) {
 			{"velocity count zero", map[string]any{"rules": map[string]any{"velocity": map[string]any{"count": 0}}}, "rules.velocity.count"},
 			{"bad window", map[string]any{"rules": map[string]any{"volume": map[string]any{"window": "a day"}}}, "rules.volume.window"},
 			{"amount a number", map[string]any{"rules": map[string]any{"large_amount": map[string]any{"amount": 10000}}}, "rules.large_amount.amount"},
-			{"retention zero", map[string]any{"retention_days": 0}, "retention_days"},
+			{"retention negative", map[string]any{"retention_days": -1}, "retention_days"},
+			{"reverification negative", map[string]any{"reverification_interval_days": -1}, "reverification_interval_days"},
+			// Settings whose feature does not exist yet are refused, whatever the value.
+			{"aml rescan interval without monitoring", map[string]any{"aml_rescan_interval_hours": 12}, "aml_rescan_interval_hours"},
+			{"aml threshold without monitoring", map[string]any{"aml_match_threshold": 0.9}, "aml_match_threshold"},
 			{"not an object", "[]", ""},
 			{"not JSON", "{", ""},
 		}

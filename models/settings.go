@@ -27,6 +27,7 @@ type Settings struct {
 	Rules                           RuleSettings      `json:"rules"`
 	RetentionDays                   int               `json:"retention_days"`
 	AMLRescanIntervalHours          int               `json:"aml_rescan_interval_hours"`
+	AMLMatchThreshold               float64           `json:"aml_match_threshold"`
 	ReverificationIntervalDays      int               `json:"reverification_interval_days"`
 }
 
@@ -82,6 +83,7 @@ func DefaultSettings() Settings {
 		},
 		RetentionDays:              365,
 		AMLRescanIntervalHours:     24,
+		AMLMatchThreshold:          0.92,
 		ReverificationIntervalDays: 0,
 	}
 }
@@ -133,7 +135,10 @@ func (s Settings) Validate() map[string]string {
 	checkRange("rules.velocity.count", s.Rules.Velocity.Count, 1, 1_000_000)
 	checkRange("rules.volume.score", s.Rules.Volume.Score, 0, 1000)
 	checkRange("rules.watchlisted_counterparty.score", s.Rules.WatchlistedCounterparty.Score, 0, 1000)
-	checkRange("retention_days", s.RetentionDays, 1, 36500)
+	checkRange("retention_days", s.RetentionDays, 0, 36500)
+	if !(s.AMLMatchThreshold > 0 && s.AMLMatchThreshold <= 1) {
+		problems["aml_match_threshold"] = "must be above 0 and at most 1, like 0.92"
+	}
 	checkRange("aml_rescan_interval_hours", s.AMLRescanIntervalHours, 0, 8760)
 	checkRange("reverification_interval_days", s.ReverificationIntervalDays, 0, 3650)
 	for name, amount := range map[string]string{
@@ -204,6 +209,14 @@ func (s *Settings) Scan(src any) error {
 // are data (currency codes), not setting names.
 var replacedWhole = map[string]bool{"fx_rates": true}
 
+// inertSettings are the settings whose feature does not exist yet, with the reason a
+// PATCH naming them is refused: a setting that is accepted must do something (SPEC
+// section 6). A feature that gives one its effect removes it from here.
+var inertSettings = map[string]string{
+	"aml_rescan_interval_hours": "has no effect yet: ongoing AML monitoring is not available in this version",
+	"aml_match_threshold":       "has no effect yet: ongoing AML monitoring is not available in this version",
+}
+
 // MergeSettings applies patch to current: objects are merged key by key (so
 // {"rules": {"velocity": {"count": 5}}} changes one value), other values replace what
 // they name. Unknown keys, nulls and wrong types are problems keyed by the setting's
@@ -214,6 +227,11 @@ func MergeSettings(current Settings, patch map[string]any) (Settings, map[string
 	raw, _ := json.Marshal(current)
 	_ = json.Unmarshal(raw, &base)
 	mergeInto(base, patch, "", problems)
+	for name := range patch {
+		if why, inert := inertSettings[name]; inert {
+			problems[name] = why
+		}
+	}
 	if len(problems) > 0 {
 		return current, problems
 	}
@@ -266,6 +284,8 @@ func describeType(goType string) string {
 		return "a whole number"
 	case "bool":
 		return "true or false"
+	case "float64":
+		return "a number"
 	case "string":
 		return "a string"
 	case "[]string":
