@@ -127,7 +127,14 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 // enqueue puts task (whose id is id, on queue) on the queue and reports whether it was
 // enqueued anew.
 func (r *Relay) enqueue(ctx context.Context, task *asynq.Task, queue, id string) (bool, error) {
-	_, err := r.Queue.EnqueueContext(ctx, task)
+	return enqueueUnlessQueued(ctx, r.Queue, r.Inspector, task, queue, id)
+}
+
+// enqueueUnlessQueued puts task (whose id is id, on queue) on the queue unless a task
+// with its id is still there, and reports whether it was enqueued anew. A task the queue
+// archived after its retries is removed and enqueued again.
+func enqueueUnlessQueued(ctx context.Context, q Enqueuer, inspector TaskInspector, task *asynq.Task, queue, id string) (bool, error) {
+	_, err := q.EnqueueContext(ctx, task)
 	if err == nil {
 		return true, nil
 	}
@@ -135,7 +142,7 @@ func (r *Relay) enqueue(ctx context.Context, task *asynq.Task, queue, id string)
 		return false, err
 	}
 	// The job is still in the queue. Leave it unless the queue gave up on it.
-	existing, err := r.Inspector.GetTaskInfo(queue, id)
+	existing, err := inspector.GetTaskInfo(queue, id)
 	if err != nil {
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			return false, nil // it finished meanwhile
@@ -145,10 +152,10 @@ func (r *Relay) enqueue(ctx context.Context, task *asynq.Task, queue, id string)
 	if existing.State != asynq.TaskStateArchived {
 		return false, nil
 	}
-	if err := r.Inspector.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+	if err := inspector.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 		return false, err
 	}
-	if _, err := r.Queue.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	if _, err := q.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return false, err
 	}
 	return true, nil
