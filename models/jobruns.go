@@ -65,8 +65,8 @@ func (r *JobRun) Resource() JobRunResource {
 func (s *Store) ClaimJobRun(ctx context.Context, job, bucket, trigger string, lease time.Duration) (*JobRun, bool, error) {
 	var run JobRun
 	claimed := false
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
-		now := s.Now()
+	err := s.transaction(ctx, func(tx *txn) error {
+		now := tx.Now()
 		run = JobRun{ID: newID(), Job: job, Bucket: bucket, Trigger: trigger, Attempts: 1,
 			Counts: map[string]int64{}, StartedAt: now, LeaseUntil: now.Add(lease)}
 		res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "job"}, {Name: "bucket"}}, DoNothing: true}).Create(&run)

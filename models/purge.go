@@ -37,6 +37,10 @@ func (s *Store) Purge(ctx context.Context, batch int, progress func()) (PurgeCou
 		batch = DefaultPurgeBatch
 	}
 	counts := PurgeCounts{}
+	for _, k := range []string{"entities", "sessions", "session_events", "inbox_items", "transactions",
+		"activities", "audit_records", "events", "deliveries"} {
+		counts[k] = 0
+	}
 	apps, err := s.ListApplications(ctx)
 	if err != nil {
 		return counts, fmt.Errorf("list applications: %w", err)
@@ -72,8 +76,8 @@ func (s *Store) Purge(ctx context.Context, batch int, progress func()) (PurgeCou
 // transaction, and returns how many it purged.
 func (s *Store) purgeBatch(ctx context.Context, app *Application, batch int, counts PurgeCounts) (int, error) {
 	n := 0
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
-		now := s.Now()
+	err := s.transaction(ctx, func(tx *txn) error {
+		now := tx.Now()
 		cutoff := now.Add(-time.Duration(app.Settings.RetentionDays) * 24 * time.Hour)
 		var ids []string
 		// SKIP LOCKED: an entity another purge (the scheduled one, `standing purge`) is
@@ -91,7 +95,7 @@ func (s *Store) purgeBatch(ctx context.Context, app *Application, batch int, cou
 }
 
 // purgeEntities removes the entities ids and their history with set-based statements.
-func (s *Store) purgeEntities(tx *gorm.DB, appID string, ids []string, now time.Time, counts PurgeCounts) error {
+func (s *Store) purgeEntities(tx *txn, appID string, ids []string, now time.Time, counts PurgeCounts) error {
 	sessions := tx.Model(&Session{}).Select("id").Where("entity_id IN ?", ids)
 	steps := []struct {
 		name string
@@ -151,13 +155,13 @@ func (s *Store) purgeEntities(tx *gorm.DB, appID string, ids []string, now time.
 // id, time, prev_hash and hash, and lose their content), so that `standing audit verify`
 // still passes. Until it exists the audit records are kept whole: deleting an entity no
 // longer cascades to them (migration 00014).
-func purgeAuditRecords(_ *gorm.DB, _ []string) (int64, error) {
+func purgeAuditRecords(_ *txn, _ []string) (int64, error) {
 	return 0, nil
 }
 
 // purgeEvents removes the webhook events of the entities ids that have no pending
 // delivery, with their deliveries and delivery attempts (through the foreign keys).
-func purgeEvents(tx *gorm.DB, ids []string, counts PurgeCounts) error {
+func purgeEvents(tx *txn, ids []string, counts PurgeCounts) error {
 	done := tx.Model(&OutboxEvent{}).Select("id").
 		Where("entity_id IN ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = outbox_events.id AND d.state = ?)",
 			ids, DeliveryPending)
@@ -180,7 +184,7 @@ func purgeEvents(tx *gorm.DB, ids []string, counts PurgeCounts) error {
 // one it looked at and how many.
 func (s *Store) purgeLeftovers(ctx context.Context, after string, batch int, counts PurgeCounts) (string, int, error) {
 	var ids []string
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		q := tx.Model(&PurgeLeftover{}).Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
 		if after != "" {
 			q = q.Where("entity_id > ?", after)

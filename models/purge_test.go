@@ -45,7 +45,7 @@ func (f purgeFixture) history(t *testing.T, vd string) (*models.Entity, string, 
 	sessionID := "sess-" + vd
 	apply(t, f.bundle, ev(vd, sessionID, "Approved", base, idv("Approved", "Ana "+vd)))
 	tx := submitAndEvaluate(t, f.bundle, newTx("t-"+vd, vd, "10", "USD", f.clock.Now()))
-	item, err := f.store.RequestStatusChange(ctx, f.app.ID, models.KindUser, vd, "status:apply",
+	item, err := f.store.RequestStatusChange(ctx, f.app.ID, models.KindUser, vd,
 		models.StatusRequest{Status: models.StatusFlagged, Reason: "review", Actor: "ops@example.com"})
 	require.NoError(t, err)
 	_, err = f.store.ApplyStatusChange(ctx, item.ID)

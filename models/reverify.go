@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
 
 	"github.com/standinghq/standing/rules"
 )
@@ -63,9 +62,9 @@ func (s *Store) Reverify(ctx context.Context, batch int, progress func()) (map[s
 // at and how many it looked at.
 func (s *Store) reverifyBatch(ctx context.Context, app *Application, after string, batch int, counts map[string]int64) (string, int, error) {
 	var ids []string
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *txn) error {
 		interval := time.Duration(app.Settings.ReverificationIntervalDays) * 24 * time.Hour
-		cutoff := s.Now().Add(-interval)
+		cutoff := tx.Now().Add(-interval)
 		// Candidates, narrowed in SQL; each is decided again under its lock.
 		q := tx.Model(&Entity{}).
 			Where("application_id = ? AND deleted_at IS NULL AND status = ?", app.ID, StatusActive).
@@ -98,12 +97,12 @@ func (s *Store) reverifyBatch(ctx context.Context, app *Application, after strin
 
 // reverifyEntity locks the entity, gathers the facts, and starts a re-verification
 // session when the rule says it is due.
-func (s *Store) reverifyEntity(tx *gorm.DB, app *Application, id string, interval time.Duration) (bool, error) {
+func (s *Store) reverifyEntity(tx *txn, app *Application, id string, interval time.Duration) (bool, error) {
 	var e Entity
 	if err := forUpdate(tx).Where("id = ? AND deleted_at IS NULL", id).Take(&e).Error; err != nil {
 		return false, notFound(err, "entity")
 	}
-	now := s.Now()
+	now := tx.Now()
 	var latest Session
 	err := tx.Where("entity_id = ? AND status = ?", e.ID, rules.SessionApproved).Order("status_at DESC").Limit(1).Find(&latest).Error
 	if err != nil {
@@ -128,7 +127,7 @@ func (s *Store) reverifyEntity(tx *gorm.DB, app *Application, id string, interva
 
 // startReverification creates the re-verification session of a locked entity, in the
 // workflow of its latest approved session, and records and announces it.
-func (s *Store) startReverification(tx *gorm.DB, app *Application, e *Entity, workflowID string, now time.Time) error {
+func (s *Store) startReverification(tx *txn, app *Application, e *Entity, workflowID string, now time.Time) error {
 	// Upstream event times are whole seconds (see CreateSession).
 	started := now.Truncate(time.Second)
 	sessionID := newID()

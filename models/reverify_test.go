@@ -48,7 +48,7 @@ func TestReverificationOncePerPeriodAndNeverForBlockedOrFlagged(t *testing.T) {
 			}
 			apply(t, b, ev("never", "s-never", "In Progress", approvedAt, nil))
 			for vd, status := range map[string]string{"blocked": models.StatusBlocked, "flagged": models.StatusFlagged} {
-				item, err := s.RequestStatusChange(ctx, b.app.ID, models.KindUser, vd, "status:apply",
+				item, err := s.RequestStatusChange(ctx, b.app.ID, models.KindUser, vd,
 					models.StatusRequest{Status: status, Actor: "ops"})
 				require.NoError(t, err)
 				_, err = s.ApplyStatusChange(ctx, item.ID)

@@ -23,6 +23,9 @@ type Handlers struct {
 	Log   *slog.Logger
 	// Deliverer makes webhook delivery attempts; nil leaves them unhandled.
 	Deliverer *Deliverer
+	// Periodic runs the scheduler's periodic jobs (purge, reverify); nil leaves them
+	// unhandled.
+	Periodic *Periodic
 }
 
 // NewMux routes every task type to its handler.
@@ -34,6 +37,11 @@ func NewMux(h *Handlers) *asynq.ServeMux {
 	mux.HandleFunc(tasks.TypeStatusApply, inboxHandler(h, "apply status change", h.Store.ApplyStatusChange))
 	mux.HandleFunc(tasks.TypeSessionApply, inboxHandler(h, "apply session event", h.Store.ApplySessionEvent))
 	mux.HandleFunc(tasks.TypeTransactionEvaluate, inboxHandler(h, "evaluate transaction", h.Store.EvaluateTransaction))
+	if h.Periodic != nil {
+		for _, job := range hourlyJobs {
+			mux.HandleFunc(job, h.Periodic.Handle)
+		}
+	}
 	return mux
 }
 

@@ -28,6 +28,7 @@ commands:
   apps set-ingest-secret --app ID --secret S
                             set the upstream's signing secret (the old one stays valid 24 h)
   apps list                 list the applications
+  purge                     run one retention purge pass now and print what it removed
 
 Configuration comes from STANDING_* environment variables; see README.md.`
 
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, cfg, log, stdout)
 	case "apps":
 		return runApps(ctx, cfg, args[1:], stdout)
+	case "purge":
+		return runPurge(ctx, cfg, log, args[1:], stdout)
 	default:
 		return fmt.Errorf("%w: unknown command %q\n\n%s", errUsage, args[0], usage)
 	}

@@ -198,7 +198,8 @@ func serve(ctx context.Context, svc services, r roles) error {
 		}
 		metrics := workers.NewMetrics(registry)
 		deliverer.Metrics = metrics
-		mux := workers.NewMux(&workers.Handlers{Store: svc.store, Log: svc.log, Deliverer: deliverer})
+		periodic := &workers.Periodic{Store: svc.store, Log: svc.log.With("component", "periodic")}
+		mux := workers.NewMux(&workers.Handlers{Store: svc.store, Log: svc.log, Deliverer: deliverer, Periodic: periodic})
 		mux.Use(metrics.Middleware)
 		if err := worker.Start(mux); err != nil {
 			return fmt.Errorf("start workers: %w", err)
@@ -208,6 +209,12 @@ func serve(ctx context.Context, svc services, r roles) error {
 			Log: svc.log.With("component", "relay"), After: cfg.RelayAfter, Deliveries: &svc.deliveries,
 		}
 		wg.Go(func() { relay.Run(runCtx) })
+		// aml:rescan stays off until its handler (ongoing AML monitoring) is registered.
+		scheduler := &workers.Scheduler{
+			Store: svc.store, Queue: svc.client, Inspector: svc.inspector, Queues: svc.queues,
+			Log: svc.log.With("component", "scheduler"),
+		}
+		wg.Go(func() { scheduler.Run(runCtx) })
 		svc.log.Info("workers running", "concurrency", cfg.WorkerConcurrency)
 	}
 
