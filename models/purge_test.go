@@ -10,6 +10,8 @@ import (
 
 	"github.com/standinghq/standing/internal/testkit"
 	"github.com/standinghq/standing/models"
+	"github.com/standinghq/standing/rules"
+	"github.com/standinghq/standing/webhooks"
 )
 
 // purgeFixture is a store on a settable clock with one application whose retention is
@@ -46,7 +48,7 @@ func (f purgeFixture) history(t *testing.T, vd string) (*models.Entity, string, 
 	apply(t, f.bundle, ev(vd, sessionID, "Approved", base, idv("Approved", "Ana "+vd)))
 	tx := submitAndEvaluate(t, f.bundle, newTx("t-"+vd, vd, "10", "USD", f.clock.Now()))
 	item, err := f.store.RequestStatusChange(ctx, f.app.ID, models.KindUser, vd,
-		models.StatusRequest{Status: models.StatusFlagged, Reason: "review", Actor: "ops@example.com"})
+		models.StatusRequest{Status: rules.EntityFlagged, Reason: "review", Actor: "ops@example.com"})
 	require.NoError(t, err)
 	_, err = f.store.ApplyStatusChange(ctx, item.ID)
 	require.NoError(t, err)
@@ -72,7 +74,7 @@ func (f purgeFixture) deliverAll(t *testing.T, entityID string) {
 			job, err := f.store.ClaimDelivery(ctx, d.ID, time.Minute)
 			require.NoError(t, err)
 			require.NotNil(t, job)
-			_, err = f.store.RecordAttempt(ctx, job, models.AttemptResult{Outcome: models.AttemptDelivered, Status: 200}, policy)
+			_, err = f.store.RecordAttempt(ctx, job, models.AttemptResult{Outcome: webhooks.Delivered, Status: 200}, policy)
 			require.NoError(t, err)
 		}
 	}

@@ -67,7 +67,7 @@ func (s *Store) reverifyBatch(ctx context.Context, app *Application, after strin
 		cutoff := tx.Now().Add(-interval)
 		// Candidates, narrowed in SQL; each is decided again under its lock.
 		q := tx.Model(&Entity{}).
-			Where("application_id = ? AND deleted_at IS NULL AND status = ?", app.ID, StatusActive).
+			Where("application_id = ? AND deleted_at IS NULL AND status = ?", app.ID, rules.EntityActive).
 			Where("EXISTS (SELECT 1 FROM sessions s WHERE s.entity_id = entities.id AND s.status = ?)", rules.SessionApproved).
 			Where("NOT EXISTS (SELECT 1 FROM sessions s WHERE s.entity_id = entities.id AND s.status = ? AND s.status_at > ?)", rules.SessionApproved, cutoff).
 			Where("NOT EXISTS (SELECT 1 FROM reverifications r WHERE r.entity_id = entities.id AND r.started_at > ?)", cutoff)
@@ -158,9 +158,8 @@ func (s *Store) startReverification(tx *txn, app *Application, e *Entity, workfl
 		e.LastSessionAt = &started
 	}
 	e.LastActivityAt = &now
-	w := s.entityWriter(tx, e, now)
-	a := sessionApply{s: s, tx: tx, app: app, in: SessionEventInput{Kind: e.Kind}, eventAt: started, now: now}
-	if err := a.sessionEvents(w, e, sess); err != nil {
+	w := newEntityWriter(tx, e)
+	if err := sessionEvents(w, e, sess, started, false); err != nil {
 		return err
 	}
 	details := map[string]any{"session_id": sessionID, "status": sess.Status, "workflow_id": workflowID,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/standinghq/standing/internal/testkit"
 	"github.com/standinghq/standing/models"
+	"github.com/standinghq/standing/rules"
 )
 
 // reverificationSessions returns the ids of the re-verification sessions announced for
@@ -47,7 +48,7 @@ func TestReverificationOncePerPeriodAndNeverForBlockedOrFlagged(t *testing.T) {
 				apply(t, b, ev(vd, "s-"+vd, "Approved", approvedAt, idv("Approved", "Ana "+vd)))
 			}
 			apply(t, b, ev("never", "s-never", "In Progress", approvedAt, nil))
-			for vd, status := range map[string]string{"blocked": models.StatusBlocked, "flagged": models.StatusFlagged} {
+			for vd, status := range map[string]string{"blocked": rules.EntityBlocked, "flagged": rules.EntityFlagged} {
 				item, err := s.RequestStatusChange(ctx, b.app.ID, models.KindUser, vd,
 					models.StatusRequest{Status: status, Actor: "ops"})
 				require.NoError(t, err)
@@ -78,7 +79,7 @@ func TestReverificationOncePerPeriodAndNeverForBlockedOrFlagged(t *testing.T) {
 			require.True(t, strings.HasSuffix(sess.URL, "/session/"+ids[0]), sess.URL)
 			e := entity(t, b, "active")
 			require.Equal(t, 2, e.SessionCount)
-			require.Equal(t, models.StatusActive, e.Status)
+			require.Equal(t, rules.EntityActive, e.Status)
 
 			require.Zero(t, reverify(), "never twice in a period")
 			// The person starts the session but does not finish it: still one per period.
