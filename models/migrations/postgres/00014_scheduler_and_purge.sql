@@ -31,11 +31,11 @@ CREATE INDEX entities_deleted ON entities (application_id, deleted_at) WHERE del
 
 -- Audit records outlive their entity: a purge turns them into tombstones (SPEC section
 -- 2) instead of deleting them, so deleting the entity must not cascade to them.
+-- Migration 00010 (the audit chain) drops this foreign key too; IF EXISTS makes the two
+-- agree in either order of merging. (On SQLite only 00010 can: it rebuilds the table.)
 ALTER TABLE status_changes DROP CONSTRAINT IF EXISTS status_changes_entity_id_fkey;
 
 -- +goose Down
-ALTER TABLE status_changes ADD CONSTRAINT status_changes_entity_id_fkey
-    FOREIGN KEY (entity_id) REFERENCES entities (id) ON DELETE CASCADE NOT VALID;
 DROP INDEX entities_deleted;
 DROP TABLE purge_leftovers;
 DROP TABLE job_runs;

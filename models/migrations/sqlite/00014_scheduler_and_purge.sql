@@ -23,25 +23,8 @@ CREATE TABLE purge_leftovers (
 
 CREATE INDEX entities_deleted ON entities (application_id, deleted_at) WHERE deleted_at IS NOT NULL;
 
--- Audit records outlive their entity (tombstones, SPEC section 2): SQLite cannot drop a
--- foreign key, so the table is rebuilt without the cascade from entities. No table
--- references status_changes, so dropping it is safe with foreign keys on.
-CREATE TABLE status_changes_new (
-    id             text PRIMARY KEY,
-    application_id text NOT NULL REFERENCES applications (id) ON DELETE CASCADE,
-    entity_id      text NOT NULL,
-    from_status    text,
-    to_status      text NOT NULL,
-    reason         text NOT NULL DEFAULT '',
-    actor          text NOT NULL DEFAULT '',
-    rule           text NOT NULL DEFAULT '',
-    created_at     datetime NOT NULL
-);
-INSERT INTO status_changes_new (id, application_id, entity_id, from_status, to_status, reason, actor, rule, created_at)
-    SELECT id, application_id, entity_id, from_status, to_status, reason, actor, rule, created_at FROM status_changes;
-DROP TABLE status_changes;
-ALTER TABLE status_changes_new RENAME TO status_changes;
-CREATE INDEX status_changes_entity ON status_changes (entity_id, created_at);
+-- The audit records' foreign key to entities is dropped by migration 00010 (the audit
+-- chain, which rebuilds status_changes): a purge tombstones them, then deletes the entity.
 
 -- +goose Down
 DROP INDEX entities_deleted;
