@@ -90,8 +90,8 @@ type Creation struct {
 }
 
 // DecideCreation decides a new entity's status: the operator's explicit status (rule
-// manual); else BLOCKED when a blocklist names it, FLAGGED when a watchlist does; else
-// ACTIVE.
+// manual); else BLOCKED when a blocklist names it (or its country), FLAGGED when a
+// watchlist does, unless it is allowlisted; else ACTIVE.
 func DecideCreation(f CreationFacts, reason string) Creation {
 	actor := f.Actor
 	if actor == "" {
