@@ -134,7 +134,7 @@ func (s *Store) startReverification(tx *txn, app *Application, e *Entity, workfl
 		ID: newID(), ApplicationID: app.ID, EntityID: e.ID, SessionID: sessionID, Kind: e.Kind,
 		WorkflowID: workflowID, Status: rules.SessionNotStarted, ReportedStatus: rules.SessionNotStarted,
 		StatusReason: rules.ReasonReverification, StatusAt: started,
-		Decision: map[string]any{}, Metadata: map[string]any{},
+		Decision: map[string]any{}, Metadata: map[string]any{}, Options: map[string]any{}, Upstream: map[string]any{},
 		URL:       strings.ReplaceAll(app.Settings.SessionURLTemplate, "{session_id}", sessionID),
 		CreatedAt: now, UpdatedAt: now,
 	}

@@ -212,7 +212,10 @@ func (s *Store) migrations(opts ...goose.ProviderOption) (*goose.Provider, error
 	if err != nil {
 		return nil, err
 	}
-	opts = append(opts, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(renormaliseMigration(s.dialect)))
+	// Out of order: migration numbers are handed out to work merged in any order, so a
+	// database migrated to 00015 must still take an 00010 merged after it.
+	opts = append(opts, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true),
+		goose.WithGoMigrations(renormaliseMigration(s.dialect)))
 	provider, err := goose.NewProvider(dialect, sqlDB, fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
