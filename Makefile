@@ -1,7 +1,7 @@
 # Standing's developer commands. `make test` is what CI runs (through .ci/run).
 GO ?= go
 
-.PHONY: test services run bench vet
+.PHONY: test services run bench microbench vet
 
 ## test: make sure PostgreSQL and Redis are up, then run every test with the race detector
 test: services
@@ -16,8 +16,13 @@ services:
 run:
 	$(GO) run ./cmd/standing dev
 
-## bench: run the benchmarks
-bench: services
+## bench: the throughput benchmark (own PostgreSQL on 55532 and Redis on 56479, pgbench
+## beside it); BENCH_FLAGS passes flags, e.g. BENCH_FLAGS='-variants 1 -json before.json'
+bench:
+	$(GO) run ./bench/cmd/standing-bench $(BENCH_FLAGS)
+
+## microbench: the Go micro-benchmarks of the pure parts
+microbench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 vet:

@@ -3,6 +3,7 @@ module github.com/standinghq/standing
 go 1.26.8
 
 require (
+	github.com/adrg/strutil v0.3.1
 	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/biter777/countries v1.7.5
 	github.com/caarlos0/env/v11 v11.4.2
@@ -21,6 +22,7 @@ require (
 	github.com/shopspring/decimal v1.6.0
 	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
 	github.com/stretchr/testify v1.12.1
+	golang.org/x/text v0.44.0
 	gorm.io/driver/postgres v1.6.3
 	gorm.io/gorm v1.31.2
 )
@@ -57,7 +59,6 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
-	golang.org/x/text v0.44.0 // indirect
 	golang.org/x/time v0.14.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	modernc.org/libc v1.80.2 // indirect

@@ -52,7 +52,8 @@ type Config struct {
 	// AdminToken guards the admin endpoints and /ops/ pages.
 	AdminToken string `env:"ADMIN_TOKEN"`
 
-	// WorkerConcurrency is the number of task handlers per work process.
+	// WorkerConcurrency is the number of handlers of the apply queue (inbox items) per
+	// work process; deliveries have their own (WebhookConcurrency).
 	WorkerConcurrency int `env:"WORKER_CONCURRENCY"`
 	// RelayAfter is the age after which a pending inbox row or delivery is re-enqueued.
 	RelayAfter time.Duration `env:"RELAY_AFTER" envDefault:"30s"`
@@ -67,8 +68,11 @@ type Config struct {
 	WebhookMaxAttempts int `env:"WEBHOOK_MAX_ATTEMPTS" envDefault:"8"`
 	// WebhookMaxAge is the age after which a delivery is not retried any more.
 	WebhookMaxAge time.Duration `env:"WEBHOOK_MAX_AGE" envDefault:"72h"`
+	// WebhookConcurrency is the number of delivery handlers per work process. Deliveries
+	// wait on the network, not the CPU, so it is not tied to the CPU count.
+	WebhookConcurrency int `env:"WEBHOOK_CONCURRENCY" envDefault:"64"`
 	// WebhookDestinationConcurrency caps one destination's concurrent deliveries per work
-	// process; zero means half of WorkerConcurrency (at least 1).
+	// process; zero means half of WebhookConcurrency (at least 1).
 	WebhookDestinationConcurrency int `env:"WEBHOOK_DESTINATION_CONCURRENCY"`
 	// WebhookAllowCIDRs are webhook targets allowed despite the SSRF guard.
 	WebhookAllowCIDRs CIDRList `env:"WEBHOOK_ALLOW_CIDRS"`
@@ -79,6 +83,14 @@ type Config struct {
 	RateLimitWrite int `env:"RATE_LIMIT_WRITE" envDefault:"300"`
 	// RateLimitIntake is the number of intake requests per API key per minute.
 	RateLimitIntake int `env:"RATE_LIMIT_INTAKE" envDefault:"60000"`
+
+	// IntakeGroupCommit lets concurrent intake requests share a commit (PostgreSQL).
+	// Off by default: make bench measured no gain on a 2-core machine (README).
+	IntakeGroupCommit bool `env:"INTAKE_GROUP_COMMIT" envDefault:"false"`
+
+	// Pprof serves Go's runtime profiles under /debug/pprof/ on the process's HTTP
+	// listener. Off by default: the profiles are served without authentication.
+	Pprof bool `env:"PPROF"`
 
 	// LogLevel is one of debug, info, warn, error.
 	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info"`
@@ -202,7 +214,7 @@ func (c *Config) applyModeDefaults() {
 		c.WorkerConcurrency = 2 * runtime.NumCPU()
 	}
 	if c.WebhookDestinationConcurrency == 0 {
-		c.WebhookDestinationConcurrency = max(1, c.WorkerConcurrency/2)
+		c.WebhookDestinationConcurrency = max(1, c.WebhookConcurrency/2)
 	}
 	if c.WebhookAllowCIDRs == nil && dev {
 		c.WebhookAllowCIDRs = CIDRList{
@@ -250,6 +262,7 @@ func (c *Config) validate() error {
 		n    int
 	}{
 		{"WORKER_CONCURRENCY", c.WorkerConcurrency},
+		{"WEBHOOK_CONCURRENCY", c.WebhookConcurrency},
 		{"WEBHOOK_DESTINATION_CONCURRENCY", c.WebhookDestinationConcurrency},
 		{"WEBHOOK_MAX_ATTEMPTS", c.WebhookMaxAttempts},
 		{"RATE_LIMIT_READ", c.RateLimitRead},
@@ -309,6 +322,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("database_url", redactURL(c.DatabaseURL)),
 		slog.String("redis_url", redactURL(c.RedisURL)),
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
+		slog.Int("webhook_concurrency", c.WebhookConcurrency),
+		slog.Int("webhook_destination_concurrency", c.WebhookDestinationConcurrency),
 		slog.Duration("relay_after", c.RelayAfter),
 		slog.Bool("api_key_set", c.APIKey != ""),
 		slog.Bool("admin_token_set", c.AdminToken != ""),

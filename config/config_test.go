@@ -34,6 +34,10 @@ func TestDefaultsDependOnTheMode(t *testing.T) {
 	require.Equal(t, "json", prod.LogFormat)
 	require.Empty(t, prod.WebhookAllowCIDRs)
 	require.Equal(t, 2*runtime.NumCPU(), prod.WorkerConcurrency)
+	require.Equal(t, 64, prod.WebhookConcurrency, "deliveries are not tied to the CPU count")
+	require.Equal(t, 32, prod.WebhookDestinationConcurrency, "half of the delivery handlers")
+	require.False(t, prod.IntakeGroupCommit)
+	require.False(t, prod.Pprof, "profiles are off unless asked for")
 	require.Equal(t, 30*time.Second, prod.RelayAfter)
 	require.Equal(t, 15*time.Second, prod.WebhookTimeout)
 	require.Equal(t, 5*time.Second, prod.WebhookRetryInitial)
@@ -53,6 +57,8 @@ func TestValuesAreRead(t *testing.T) {
 		"STANDING_DATABASE_URL":        "postgres://u:secret@db:5432/standing",
 		"STANDING_REDIS_URL":           "redis://cache:6379/2",
 		"STANDING_WORKER_CONCURRENCY":  "3",
+		"STANDING_WEBHOOK_CONCURRENCY": "10",
+		"STANDING_PPROF":               "true",
 		"STANDING_RELAY_AFTER":         "45s",
 		"STANDING_WEBHOOK_ALLOW_CIDRS": "10.0.0.0/8, 192.168.1.7",
 		"STANDING_LOG_LEVEL":           "debug",
@@ -61,6 +67,9 @@ func TestValuesAreRead(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "0.0.0.0:9000", cfg.Addr)
 	require.Equal(t, 3, cfg.WorkerConcurrency)
+	require.Equal(t, 10, cfg.WebhookConcurrency)
+	require.Equal(t, 5, cfg.WebhookDestinationConcurrency)
+	require.True(t, cfg.Pprof)
 	require.Equal(t, 45*time.Second, cfg.RelayAfter)
 	require.Equal(t, config.CIDRList{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")}, cfg.WebhookAllowCIDRs)
 	require.Equal(t, slog.LevelDebug, cfg.LogLevel)

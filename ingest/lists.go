@@ -128,11 +128,13 @@ func (s *server) addEntry(w http.ResponseWriter, r *http.Request) {
 		f.require("value")
 	}
 	note := textField(f, "note", maxNoteLen)
+	dob := dateOfBirthField(f)
 	if err := f.err(); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	entry, _, err := s.store.AddListEntry(r.Context(), appFrom(r).ID, chi.URLParam(r, "list_id"), *value, note)
+	entry, _, err := s.store.AddListEntry(r.Context(), appFrom(r).ID, chi.URLParam(r, "list_id"), *value, note,
+		models.WithDateOfBirth(dob))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -147,4 +149,18 @@ func (s *server) deleteEntry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// dateOfBirthField decodes a list entry's optional date_of_birth (YYYY-MM-DD; `name`
+// entries only, which the store checks).
+func dateOfBirthField(f *fields) string {
+	v := f.String("date_of_birth")
+	if v == nil {
+		return ""
+	}
+	dob, problem := checkProfileValue("date_of_birth", *v)
+	if problem != "" {
+		f.fail("date_of_birth", problem)
+	}
+	return dob
 }

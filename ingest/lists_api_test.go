@@ -256,7 +256,15 @@ func TestEntityListEntriesChangeStatus(t *testing.T) {
 			require.Equal(t, want[0], got.body["status"], vd)
 			require.Equal(t, want[1], got.body["status_reason"], vd)
 		}
-		require.Equal(t, before.body, h.call("GET", "/v3/users/blocked/", nil).body, "a watchlist entry changed nothing of a BLOCKED user")
+		after := h.call("GET", "/v3/users/blocked/", nil).body
+		signals, _ := after["risk_signals"].([]any)
+		require.Len(t, signals, 1, "the match is a risk signal")
+		require.Equal(t, "list_match", signals[0].(map[string]any)["type"])
+		for _, k := range []string{"risk_score", "risk_signals", "updated_at"} {
+			delete(before.body, k)
+			delete(after, k)
+		}
+		require.Equal(t, before.body, after, "a watchlist entry changed nothing else of a BLOCKED user")
 
 		// An entity created after its entry starts in the list's status.
 		later := h.call("POST", "/v3/users/create/", map[string]any{"vendor_data": "later"})

@@ -29,6 +29,10 @@ func defaultSettings() map[string]any {
 		"aml_rescan_interval_hours":    float64(24),
 		"aml_match_threshold":          0.92,
 		"reverification_interval_days": float64(0),
+		"risk": map[string]any{
+			"session_declined": float64(20), "aml_hit": float64(40), "list_match": float64(30),
+			"transaction_review": float64(15), "transaction_declined": float64(25), "transaction_score": float64(5),
+		},
 	}
 }
 
@@ -122,9 +126,6 @@ func TestSettingsRejectBadPatchesAndChangeNothing(t *testing.T) {
 			{"amount a number", map[string]any{"rules": map[string]any{"large_amount": map[string]any{"amount": 10000}}}, "rules.large_amount.amount"},
 			{"retention negative", map[string]any{"retention_days": -1}, "retention_days"},
 			{"reverification negative", map[string]any{"reverification_interval_days": -1}, "reverification_interval_days"},
-			// Settings whose feature does not exist yet are refused, whatever the value.
-			{"aml rescan interval without monitoring", map[string]any{"aml_rescan_interval_hours": 12}, "aml_rescan_interval_hours"},
-			{"aml threshold without monitoring", map[string]any{"aml_match_threshold": 0.9}, "aml_match_threshold"},
 			{"not an object", "[]", ""},
 			{"not JSON", "{", ""},
 		}

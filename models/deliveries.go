@@ -219,18 +219,20 @@ func logAttempt(tx *txn, job *DeliveryJob, r AttemptResult, number int, now time
 // ends it) and disables the destination when the policy says so.
 func (s *Store) keepFailureStreak(tx *txn, job *DeliveryJob, next webhooks.Next, p webhooks.Policy) error {
 	now := tx.Now()
+	if next.Step == webhooks.StepDelivered {
+		// A success ends the failure streak. The update locks the destination only when
+		// there is a streak to end: deliveries to a healthy destination do not queue
+		// behind each other's commits on its row.
+		return tx.Model(&Destination{}).
+			Where("application_id = ? AND id = ? AND failing_since IS NOT NULL", job.Destination.ApplicationID, job.Delivery.DestinationID).
+			Update("failing_since", nil).Error
+	}
 	dest, err := lockDestination(tx, job.Destination.ApplicationID, job.Delivery.DestinationID)
 	if errors.Is(err, ErrNotFound) {
 		return nil // deleted meanwhile
 	}
 	if err != nil {
 		return err
-	}
-	if next.Step == webhooks.StepDelivered {
-		if dest.FailingSince != nil {
-			return tx.Model(dest).Update("failing_since", nil).Error
-		}
-		return nil
 	}
 	if dest.FailingSince == nil {
 		dest.FailingSince = &now

@@ -78,6 +78,9 @@ type Entity struct {
 	CreatedAt      time.Time `gorm:"not null"`
 	UpdatedAt      time.Time `gorm:"not null"`
 	DeletedAt      *time.Time
+	// RiskScore is min(100, the sum of RiskSignals' weights), kept with them.
+	RiskScore   int                `gorm:"not null"`
+	RiskSignals []rules.RiskSignal `gorm:"serializer:json;not null"`
 
 	FullName           *string
 	DisplayName        *string
@@ -138,24 +141,26 @@ func (e *Entity) Profile() map[string]*string {
 
 // EntityResource is the JSON shape of an entity in the API and in webhook bodies.
 type EntityResource struct {
-	UUID           string            `json:"uuid"`
-	VendorData     string            `json:"vendor_data"`
-	Kind           string            `json:"kind"`
-	Status         string            `json:"status"`
-	StatusReason   *string           `json:"status_reason"`
-	SessionCount   int               `json:"session_count"`
-	ApprovedCount  int               `json:"approved_count"`
-	DeclinedCount  int               `json:"declined_count"`
-	InReviewCount  int               `json:"in_review_count"`
-	Features       map[string]string `json:"features"`
-	Metadata       map[string]any    `json:"metadata"`
-	FirstSessionAt *string           `json:"first_session_at"`
-	LastSessionAt  *string           `json:"last_session_at"`
-	LastActivityAt *string           `json:"last_activity_at"`
-	CreatedAt      string            `json:"created_at"`
-	UpdatedAt      string            `json:"updated_at"`
-	DeletedAt      *string           `json:"deleted_at"`
-	DisplayName    *string           `json:"display_name"`
+	UUID           string             `json:"uuid"`
+	VendorData     string             `json:"vendor_data"`
+	Kind           string             `json:"kind"`
+	Status         string             `json:"status"`
+	StatusReason   *string            `json:"status_reason"`
+	SessionCount   int                `json:"session_count"`
+	ApprovedCount  int                `json:"approved_count"`
+	DeclinedCount  int                `json:"declined_count"`
+	InReviewCount  int                `json:"in_review_count"`
+	Features       map[string]string  `json:"features"`
+	Metadata       map[string]any     `json:"metadata"`
+	FirstSessionAt *string            `json:"first_session_at"`
+	LastSessionAt  *string            `json:"last_session_at"`
+	LastActivityAt *string            `json:"last_activity_at"`
+	CreatedAt      string             `json:"created_at"`
+	UpdatedAt      string             `json:"updated_at"`
+	DeletedAt      *string            `json:"deleted_at"`
+	RiskScore      int                `json:"risk_score"`
+	RiskSignals    []rules.RiskSignal `json:"risk_signals"`
+	DisplayName    *string            `json:"display_name"`
 	*UserProfile
 	*BusinessProfile
 }
@@ -201,6 +206,11 @@ func (e *Entity) Resource() EntityResource {
 		UpdatedAt:      FormatTime(e.UpdatedAt),
 		DeletedAt:      FormatTimePtr(e.DeletedAt),
 		DisplayName:    e.DisplayName,
+		RiskScore:      e.RiskScore,
+		RiskSignals:    e.RiskSignals,
+	}
+	if r.RiskSignals == nil {
+		r.RiskSignals = []rules.RiskSignal{}
 	}
 	if r.Features == nil {
 		r.Features = map[string]string{}
@@ -351,6 +361,9 @@ func (s *Store) UpdateEntity(ctx context.Context, appID, kind, vendorData string
 			return err
 		}
 		if err := applyCountryLists(tx, w, e, changed); err != nil {
+			return err
+		}
+		if err := screenProfileChange(tx, w, e, changed); err != nil {
 			return err
 		}
 		return w.save()

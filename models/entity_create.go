@@ -186,6 +186,7 @@ func newEntity(appID, kind, vendorData string, now time.Time) *Entity {
 		Features:          map[string]string{},
 		FeaturesAt:        map[string]int64{},
 		Metadata:          map[string]any{},
+		RiskSignals:       []rules.RiskSignal{},
 		LastActivityAt:    &now,
 		StatusChangedAt:   &now,
 		StatusEffectiveAt: &now,

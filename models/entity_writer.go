@@ -103,6 +103,7 @@ var entityColumns = []string{
 	"profile_at", "first_session_at", "last_session_at", "last_activity_at", "updated_at",
 	"deleted_at", "full_name", "display_name", "date_of_birth", "portrait_image", "nationality",
 	"document_number", "email", "phone", "legal_name", "registration_number", "country_code", "region",
+	"risk_score", "risk_signals",
 }
 
 // save writes the entity's mutable columns, with its event sequence and update time.
@@ -132,6 +133,15 @@ func (w *entityWriter) created(changed []string, c rules.Creation, source string
 		if err := addToSystemBlocklist(w.tx, w.e, w.now); err != nil {
 			return err
 		}
+	}
+	if rules.IsListRule(c.Rule) {
+		// Created on a list: the match is a risk signal.
+		weights, err := riskWeights(w.tx, w.e.ApplicationID)
+		if err != nil {
+			return err
+		}
+		w.setSignal(weights, rules.SignalListMatch, rules.ListMatchSource(c.Rule, c.Inputs),
+			map[string]any{"rule": c.Rule, "status": w.e.Status})
 	}
 	return w.save()
 }

@@ -276,6 +276,11 @@ func applyStatusRequest(tx *txn, e *Entity, req StatusRequest, requestedAt time.
 	if d.Outcome == rules.ChangeSuperseded {
 		return StatusSuperseded, nil
 	}
+	if req.Automatic && rules.IsListRule(req.Rule) {
+		if err := listMatchSignal(tx, e, req); err != nil {
+			return "", err
+		}
+	}
 	if d.RecordRequest {
 		e.StatusRequestedAt = &requestedAt
 	}

@@ -28,15 +28,17 @@ type List struct {
 
 // ListEntry is one value on a list, stored normalised.
 type ListEntry struct {
-	ID            string    `gorm:"primaryKey"`
-	ApplicationID string    `gorm:"not null"`
-	ListID        string    `gorm:"not null"`
-	ListType      string    `gorm:"not null"`
-	EntryType     string    `gorm:"not null"`
-	Value         string    `gorm:"not null"`
-	OriginalValue string    `gorm:"not null"`
-	Note          string    `gorm:"not null"`
-	CreatedAt     time.Time `gorm:"not null"`
+	ID            string `gorm:"primaryKey"`
+	ApplicationID string `gorm:"not null"`
+	ListID        string `gorm:"not null"`
+	ListType      string `gorm:"not null"`
+	EntryType     string `gorm:"not null"`
+	Value         string `gorm:"not null"`
+	OriginalValue string `gorm:"not null"`
+	Note          string `gorm:"not null"`
+	// DateOfBirth (YYYY-MM-DD) of a `name` entry: when set, a hit needs the same date.
+	DateOfBirth *string
+	CreatedAt   time.Time `gorm:"not null"`
 }
 
 // ListResource is the JSON shape of a list.
@@ -53,18 +55,32 @@ type ListResource struct {
 
 // EntryResource is the JSON shape of a list entry.
 type EntryResource struct {
-	UUID          string `json:"uuid"`
-	ListUUID      string `json:"list_uuid"`
-	Value         string `json:"value"`
-	OriginalValue string `json:"original_value"`
-	Note          string `json:"note"`
-	CreatedAt     string `json:"created_at"`
+	UUID          string  `json:"uuid"`
+	ListUUID      string  `json:"list_uuid"`
+	Value         string  `json:"value"`
+	OriginalValue string  `json:"original_value"`
+	Note          string  `json:"note"`
+	DateOfBirth   *string `json:"date_of_birth,omitempty"`
+	CreatedAt     string  `json:"created_at"`
 }
 
 // Resource returns the entry's JSON shape.
 func (e *ListEntry) Resource() EntryResource {
 	return EntryResource{UUID: e.ID, ListUUID: e.ListID, Value: e.Value, OriginalValue: e.OriginalValue,
-		Note: e.Note, CreatedAt: FormatTime(e.CreatedAt)}
+		Note: e.Note, DateOfBirth: e.DateOfBirth, CreatedAt: FormatTime(e.CreatedAt)}
+}
+
+// EntryOption sets an optional field of a new list entry.
+type EntryOption func(*ListEntry)
+
+// WithDateOfBirth sets a `name` entry's date of birth (YYYY-MM-DD, validated by the
+// caller); empty leaves it unset.
+func WithDateOfBirth(dob string) EntryOption {
+	return func(e *ListEntry) {
+		if dob != "" {
+			e.DateOfBirth = &dob
+		}
+	}
 }
 
 func systemListName(listType, entryType string) string {
@@ -268,7 +284,10 @@ func (s *Store) GetList(ctx context.Context, appID, id string) (ListResource, er
 // entry names a live entity (user and business entries on a blocklist or watchlist), a
 // status change (BLOCKED or FLAGGED, automatic) is stored in the inbox in the same
 // transaction and returned; its status:apply job is enqueued after commit.
-func (s *Store) AddListEntry(ctx context.Context, appID, listID, value, note string) (*ListEntry, *InboxItem, error) {
+//
+// A `name` entry of a blocklist or watchlist stores a screening job (tasks.TypeAMLScreen)
+// instead, which screens the application's entities against it (ongoing AML monitoring).
+func (s *Store) AddListEntry(ctx context.Context, appID, listID, value, note string, opts ...EntryOption) (*ListEntry, *InboxItem, error) {
 	if !validUUID(listID) {
 		return nil, nil, errNotFound("list")
 	}
@@ -286,6 +305,12 @@ func (s *Store) AddListEntry(ctx context.Context, appID, listID, value, note str
 		now := s.Now()
 		entry = &ListEntry{ID: newID(), ApplicationID: appID, ListID: l.ID, ListType: l.ListType,
 			EntryType: l.EntryType, Value: norm, OriginalValue: value, Note: note, CreatedAt: now}
+		for _, o := range opts {
+			o(entry)
+		}
+		if entry.DateOfBirth != nil && l.EntryType != rules.EntryName {
+			return invalid("date_of_birth", "is only accepted on entries of name lists")
+		}
 		if err := tx.Create(entry).Error; err != nil {
 			if errors.Is(err, gorm.ErrDuplicatedKey) {
 				return conflictf("%q is already on this list", norm)
@@ -295,6 +320,13 @@ func (s *Store) AddListEntry(ctx context.Context, appID, listID, value, note str
 		if l.EntryType == rules.EntryCountry {
 			_, err := s.countryEntryAdded(tx, &l, entry)
 			return err
+		}
+		if l.EntryType == rules.EntryName && l.ListType != rules.ListAllowlist {
+			item, err = newScreeningItem(appID, entry.ID, now)
+			if err != nil {
+				return err
+			}
+			return tx.addInbox(item)
 		}
 		status, reason := rules.ListEffect(l.ListType, l.EntryType)
 		if status == "" {

@@ -38,7 +38,7 @@ func (s *Store) Purge(ctx context.Context, batch int, progress func()) (PurgeCou
 	}
 	counts := PurgeCounts{}
 	for _, k := range []string{"entities", "sessions", "session_events", "inbox_items", "transactions",
-		"activities", "audit_records", "events", "deliveries"} {
+		"activities", "screening_hits", "audit_records", "events", "deliveries"} {
 		counts[k] = 0
 	}
 	apps, err := s.ListApplications(ctx)
@@ -110,6 +110,7 @@ func (s *Store) purgeEntities(tx *txn, appID string, ids []string, now time.Time
 		{"sessions", func() *gorm.DB { return tx.Where("entity_id IN ?", ids).Delete(&Session{}) }},
 		{"transactions", func() *gorm.DB { return tx.Where("subject_id IN ?", ids).Delete(&Transaction{}) }},
 		{"activities", func() *gorm.DB { return tx.Where("entity_id IN ?", ids).Delete(&Activity{}) }},
+		{"screening_hits", func() *gorm.DB { return tx.Where("entity_id IN ?", ids).Delete(&ScreeningHit{}) }},
 	}
 	for _, step := range steps {
 		res := step.run()

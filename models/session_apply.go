@@ -142,6 +142,9 @@ func (a *sessionApply) run(e *Entity) (SessionOutcome, error) {
 	if err := applyCountryLists(a.tx, w, e, changed); err != nil {
 		return "", err
 	}
+	if err := a.afterSessionEvent(w, e, sess, d.Current, hits, changed); err != nil {
+		return "", err
+	}
 	if err := w.save(); err != nil {
 		return "", err
 	}

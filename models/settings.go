@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/standinghq/standing/rules"
 )
 
 // Settings are an application's lifecycle and rule settings (SPEC section 7). The zero
@@ -27,8 +29,35 @@ type Settings struct {
 	Rules                           RuleSettings      `json:"rules"`
 	RetentionDays                   int               `json:"retention_days"`
 	AMLRescanIntervalHours          int               `json:"aml_rescan_interval_hours"`
-	AMLMatchThreshold               float64           `json:"aml_match_threshold"`
 	ReverificationIntervalDays      int               `json:"reverification_interval_days"`
+	// AMLMatchThreshold is the least name similarity that ongoing AML monitoring counts
+	// as a hit, in (0, 1].
+	AMLMatchThreshold float64 `json:"aml_match_threshold"`
+	// Risk holds the weights of the risk signals.
+	Risk RiskSettings `json:"risk"`
+}
+
+// RiskSettings are the weights of the risk signal types (settings risk.*), each from 1
+// to 100; an entity's risk_score is min(100, the sum of its signals' weights).
+type RiskSettings struct {
+	SessionDeclined     int `json:"session_declined"`
+	AMLHit              int `json:"aml_hit"`
+	ListMatch           int `json:"list_match"`
+	TransactionReview   int `json:"transaction_review"`
+	TransactionDeclined int `json:"transaction_declined"`
+	TransactionScore    int `json:"transaction_score"`
+}
+
+// Weights returns the settings as the rules' weights.
+func (r RiskSettings) Weights() rules.RiskWeights {
+	return rules.RiskWeights{SessionDeclined: r.SessionDeclined, AMLHit: r.AMLHit, ListMatch: r.ListMatch,
+		TransactionReview: r.TransactionReview, TransactionDeclined: r.TransactionDeclined, TransactionScore: r.TransactionScore}
+}
+
+func defaultRiskSettings() RiskSettings {
+	w := rules.DefaultRiskWeights()
+	return RiskSettings{SessionDeclined: w.SessionDeclined, AMLHit: w.AMLHit, ListMatch: w.ListMatch,
+		TransactionReview: w.TransactionReview, TransactionDeclined: w.TransactionDeclined, TransactionScore: w.TransactionScore}
 }
 
 // RuleSettings configure the built-in transaction rules.
@@ -83,8 +112,9 @@ func DefaultSettings() Settings {
 		},
 		RetentionDays:              365,
 		AMLRescanIntervalHours:     24,
-		AMLMatchThreshold:          0.92,
 		ReverificationIntervalDays: 0,
+		AMLMatchThreshold:          rules.DefaultAMLMatchThreshold,
+		Risk:                       defaultRiskSettings(),
 	}
 }
 
@@ -136,11 +166,18 @@ func (s Settings) Validate() map[string]string {
 	checkRange("rules.volume.score", s.Rules.Volume.Score, 0, 1000)
 	checkRange("rules.watchlisted_counterparty.score", s.Rules.WatchlistedCounterparty.Score, 0, 1000)
 	checkRange("retention_days", s.RetentionDays, 0, 36500)
-	if !(s.AMLMatchThreshold > 0 && s.AMLMatchThreshold <= 1) {
-		problems["aml_match_threshold"] = "must be above 0 and at most 1, like 0.92"
-	}
 	checkRange("aml_rescan_interval_hours", s.AMLRescanIntervalHours, 0, 8760)
 	checkRange("reverification_interval_days", s.ReverificationIntervalDays, 0, 3650)
+	if !(s.AMLMatchThreshold > 0 && s.AMLMatchThreshold <= 1) {
+		problems["aml_match_threshold"] = "must be a number above 0 and at most 1, like 0.92"
+	}
+	for name, w := range map[string]int{
+		"risk.session_declined": s.Risk.SessionDeclined, "risk.aml_hit": s.Risk.AMLHit,
+		"risk.list_match": s.Risk.ListMatch, "risk.transaction_review": s.Risk.TransactionReview,
+		"risk.transaction_declined": s.Risk.TransactionDeclined, "risk.transaction_score": s.Risk.TransactionScore,
+	} {
+		checkRange(name, w, 1, rules.MaxRiskScore)
+	}
 	for name, amount := range map[string]string{
 		"rules.large_amount.amount": s.Rules.LargeAmount.Amount,
 		"rules.volume.amount":       s.Rules.Volume.Amount,
@@ -212,10 +249,7 @@ var replacedWhole = map[string]bool{"fx_rates": true}
 // inertSettings are the settings whose feature does not exist yet, with the reason a
 // PATCH naming them is refused: a setting that is accepted must do something (SPEC
 // section 6). A feature that gives one its effect removes it from here.
-var inertSettings = map[string]string{
-	"aml_rescan_interval_hours": "has no effect yet: ongoing AML monitoring is not available in this version",
-	"aml_match_threshold":       "has no effect yet: ongoing AML monitoring is not available in this version",
-}
+var inertSettings = map[string]string{}
 
 // MergeSettings applies patch to current: objects are merged key by key (so
 // {"rules": {"velocity": {"count": 5}}} changes one value), other values replace what
@@ -282,10 +316,10 @@ func describeType(goType string) string {
 	switch goType {
 	case "int":
 		return "a whole number"
-	case "bool":
-		return "true or false"
 	case "float64":
 		return "a number"
+	case "bool":
+		return "true or false"
 	case "string":
 		return "a string"
 	case "[]string":

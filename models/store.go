@@ -45,6 +45,10 @@ type Store struct {
 	now     func() time.Time
 	// afterCommit is told, after each commit, of the work the commit made due.
 	afterCommit AfterCommit
+	// noIntakeBatching stores each intake row in a commit of its own.
+	noIntakeBatching bool
+	// intake shares commits between concurrent intake requests (PostgreSQL only).
+	intake *intakeBatcher
 }
 
 // Option configures a Store.
@@ -53,6 +57,11 @@ type Option func(*Store)
 // WithClock replaces the wall clock, for tests that control time.
 func WithClock(now func() time.Time) Option {
 	return func(s *Store) { s.now = now }
+}
+
+// WithIntakeBatching turns intake group commit on (the default on PostgreSQL) or off.
+func WithIntakeBatching(on bool) Option {
+	return func(s *Store) { s.noIntakeBatching = !on }
 }
 
 // Open connects to dsn: a postgres:// URL, or a SQLite file path for the embedded store.
@@ -97,6 +106,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("connect to %s database: %w", s.dialect, err)
 	}
 	s.db = db
+	if s.dialect == Postgres && !s.noIntakeBatching {
+		s.intake = newIntakeBatcher(db)
+	}
 	return s, nil
 }
 
@@ -117,8 +129,11 @@ func sqliteDSN(path string) string {
 // Now is the store's clock, in UTC and truncated to the microseconds both engines keep.
 func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
-// Close closes the connection pool.
+// Close stops the intake batches and closes the connection pool.
 func (s *Store) Close() error {
+	if s.intake != nil {
+		s.intake.close()
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
@@ -212,10 +227,10 @@ func (s *Store) migrations(opts ...goose.ProviderOption) (*goose.Provider, error
 	if err != nil {
 		return nil, err
 	}
-	// Out of order: migration numbers are handed out to work merged in any order, so a
-	// database migrated to 00015 must still take an 00010 merged after it.
-	opts = append(opts, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true),
-		goose.WithGoMigrations(renormaliseMigration(s.dialect)))
+	// Out-of-order migrations are applied: migration numbers are handed out to branches
+	// developed in parallel, so a database may be at 00012 before 00009 or 00010 lands.
+	opts = append(opts, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(renormaliseMigration(s.dialect)),
+		goose.WithAllowOutofOrder(true))
 	provider, err := goose.NewProvider(dialect, sqlDB, fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)

@@ -261,6 +261,7 @@ func (s *Store) EvaluateTransaction(ctx context.Context, id string) (TxOutcome, 
 		if err := w.activity(ActivityTransactionEvaluated, details); err != nil {
 			return err
 		}
+		w.transactionSignal(app.Settings.Risk.Weights(), &t)
 		if d.Transition != nil {
 			if err := w.transition(*d.Transition, "system"); err != nil {
 				return err
@@ -424,6 +425,11 @@ func (s *Store) ReviewTransaction(ctx context.Context, appID, uuid, status, acto
 		if err := w.event(EventTransactionStatusUpdated, fields); err != nil {
 			return err
 		}
+		weights, err := riskWeights(tx, appID)
+		if err != nil {
+			return err
+		}
+		w.transactionSignal(weights, &t)
 		return w.save()
 	})
 	if err != nil {

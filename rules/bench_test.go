@@ -14,3 +14,17 @@ func BenchmarkEvaluateTransaction(b *testing.B) {
 		_ = rules.EvaluateTransaction(f, s)
 	}
 }
+
+func BenchmarkNameSimilarity(b *testing.B) {
+	for b.Loop() {
+		rules.NameSimilarity("Mohammed Abdul Rahman Ali", "ALI, Muhammad Abdulrahman")
+	}
+}
+
+func BenchmarkPreparedSimilarity(b *testing.B) {
+	p, q := rules.PrepareName("Mohammed Abdul Rahman Ali"), rules.PrepareName("ALI, Muhammad Abdulrahman")
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Similarity(q)
+	}
+}

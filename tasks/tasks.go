@@ -24,8 +24,12 @@ const (
 	TypePurge = "purge"
 	// TypeReverify starts the re-verification sessions that are due.
 	TypeReverify = "reverify"
-	// TypeAMLRescan screens one application's entities against its name lists again
-	// (ongoing AML monitoring); payload AMLRescanPayload.
+	// TypeAMLScreen screens an application's entities against a `name` list entry just
+	// added (an inbox job: its payload is InboxPayload).
+	TypeAMLScreen = "aml:screen"
+	// TypeAMLRescan screens every entity of an application with an approved session
+	// against all its `name` entries (ongoing AML monitoring, every
+	// aml_rescan_interval_hours); the scheduler enqueues it with AMLRescanPayload.
 	TypeAMLRescan = "aml:rescan"
 )
 
@@ -63,6 +67,15 @@ func (q Queues) Periodic() string { return q.Prefix + QueuePeriodic }
 // Priorities are the queues a work process serves, with their weights.
 func (q Queues) Priorities() map[string]int {
 	return map[string]int{q.Apply(): 6, q.Webhooks(): 3, q.WebhookRetries(): 1, q.Periodic(): 1}
+}
+
+// ApplyPriorities are the queues of the apply handlers (inbox items).
+func (q Queues) ApplyPriorities() map[string]int { return map[string]int{q.Apply(): 1} }
+
+// WebhookPriorities are the queues of the delivery handlers, first attempts before
+// retries.
+func (q Queues) WebhookPriorities() map[string]int {
+	return map[string]int{q.Webhooks(): 3, q.WebhookRetries(): 1}
 }
 
 // Names lists every queue.
@@ -116,6 +129,10 @@ type InboxPayload struct {
 // inboxJobTimeout bounds one run of an inbox job.
 const inboxJobTimeout = time.Minute
 
+// screeningJobTimeout bounds one run of an aml:screen job, which walks every verified
+// entity of an application in batches (a run cut short is redone without harm).
+const screeningJobTimeout = 30 * time.Minute
+
 // inboxJobRetries is how often a failing inbox job is retried by the queue; the relay
 // offers a still-pending item again after that.
 const inboxJobRetries = 25
@@ -124,11 +141,15 @@ const inboxJobRetries = 25
 // task id is the item id, so enqueueing it twice is a harmless conflict.
 func NewInboxTask(q Queues, taskType, id string) *asynq.Task {
 	payload, _ := json.Marshal(InboxPayload{InboxID: id}) // cannot fail: one string field
+	timeout := inboxJobTimeout
+	if taskType == TypeAMLScreen {
+		timeout = screeningJobTimeout
+	}
 	return asynq.NewTask(taskType, payload,
 		asynq.TaskID(id),
 		asynq.Queue(q.Apply()),
 		asynq.MaxRetry(inboxJobRetries),
-		asynq.Timeout(inboxJobTimeout),
+		asynq.Timeout(timeout),
 	)
 }
 
@@ -180,7 +201,8 @@ func ParsePeriodicPayload(t *asynq.Task) (PeriodicPayload, error) {
 	return p, nil
 }
 
-// AMLRescanPayload is the payload of an application's AML rescan.
+// AMLRescanPayload is the payload of an application's AML rescan (the scheduler of
+// `standing work` enqueues it once per aml_rescan_interval_hours).
 type AMLRescanPayload struct {
 	ApplicationID string `json:"application_id"`
 }
@@ -196,4 +218,13 @@ func NewAMLRescanTask(q Queues, appID, period string, retention time.Duration) *
 		asynq.Timeout(periodicJobTimeout),
 		asynq.Retention(retention),
 	)
+}
+
+// ParseAMLRescanPayload reads a rescan job's payload; a bad one is not retried.
+func ParseAMLRescanPayload(t *asynq.Task) (AMLRescanPayload, error) {
+	var p AMLRescanPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.ApplicationID == "" {
+		return p, fmt.Errorf("%s: bad payload %q: %w", t.Type(), t.Payload(), asynq.SkipRetry)
+	}
+	return p, nil
 }

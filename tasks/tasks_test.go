@@ -47,3 +47,16 @@ func TestPeriodicTasksAreNamedByTheirPeriod(t *testing.T) {
 		require.True(t, errors.Is(err, asynq.SkipRetry), payload)
 	}
 }
+
+func TestParseAMLRescanPayload(t *testing.T) {
+	t.Parallel()
+	task := asynq.NewTask(tasks.TypeAMLRescan, []byte(`{"application_id":"0192f0c4-0000-7000-8000-000000000002"}`))
+	require.Equal(t, "aml:rescan", tasks.TypeAMLRescan)
+	p, err := tasks.ParseAMLRescanPayload(task)
+	require.NoError(t, err)
+	require.Equal(t, "0192f0c4-0000-7000-8000-000000000002", p.ApplicationID)
+	for _, payload := range []string{"", "{", `{"application_id":""}`} {
+		_, err := tasks.ParseAMLRescanPayload(asynq.NewTask(tasks.TypeAMLRescan, []byte(payload)))
+		require.True(t, errors.Is(err, asynq.SkipRetry), payload)
+	}
+}

@@ -37,6 +37,8 @@ func NewMux(h *Handlers) *asynq.ServeMux {
 	mux.HandleFunc(tasks.TypeStatusApply, inboxHandler(h, "apply status change", h.Store.ApplyStatusChange))
 	mux.HandleFunc(tasks.TypeSessionApply, inboxHandler(h, "apply session event", h.Store.ApplySessionEvent))
 	mux.HandleFunc(tasks.TypeTransactionEvaluate, inboxHandler(h, "evaluate transaction", h.Store.EvaluateTransaction))
+	mux.HandleFunc(tasks.TypeAMLScreen, h.HandleAMLScreen)
+	mux.HandleFunc(tasks.TypeAMLRescan, h.HandleAMLRescan)
 	if h.Periodic != nil {
 		for _, job := range hourlyJobs {
 			mux.HandleFunc(job, h.Periodic.Handle)
@@ -82,7 +84,10 @@ func (h *Handlers) recordFailure(id string, cause error) {
 type ServerConfig struct {
 	Concurrency int
 	Queues      tasks.Queues
-	Log         *slog.Logger
+	// Priorities, when set, are the queues this server serves (default: every queue of
+	// Queues); a work process runs one server for the apply queue and one for deliveries.
+	Priorities map[string]int
+	Log        *slog.Logger
 	// ShutdownTimeout is how long in-flight jobs may run on at shutdown before they are
 	// handed back to the queue.
 	ShutdownTimeout time.Duration
@@ -93,9 +98,13 @@ func NewServer(redis asynq.RedisConnOpt, cfg ServerConfig) *asynq.Server {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	priorities := cfg.Priorities
+	if priorities == nil {
+		priorities = cfg.Queues.Priorities()
+	}
 	return asynq.NewServer(redis, asynq.Config{
 		Concurrency:     cfg.Concurrency,
-		Queues:          cfg.Queues.Priorities(),
+		Queues:          priorities,
 		RetryDelayFunc:  RetryDelay,
 		IsFailure:       IsFailure,
 		ShutdownTimeout: cfg.ShutdownTimeout,

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -65,7 +66,8 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger, dsn strin
 	dispatcher := &workers.Dispatcher{
 		Queue: client, Queues: svc.queues, Deliveries: svc.deliveries, Log: log.With("component", "dispatch"),
 	}
-	store, err := models.Open(ctx, dsn, models.WithAfterCommit(dispatcher.Committed))
+	store, err := models.Open(ctx, dsn, models.WithAfterCommit(dispatcher.Committed),
+		models.WithIntakeBatching(cfg.IntakeGroupCommit))
 	if err != nil {
 		svc.closeQueue()
 		return svc, err
@@ -148,6 +150,11 @@ func serve(ctx context.Context, svc services, r roles) error {
 		httpHandler = ingest.NewOps(ingest.Deps{Store: svc.store, Redis: clientPinger{svc.client}, Log: svc.log, Metrics: registry})
 	}
 
+	if svc.cfg.Pprof {
+		httpHandler = withPprof(httpHandler)
+		svc.log.Warn("serving runtime profiles without authentication under /debug/pprof/ (STANDING_PPROF)")
+	}
+
 	var httpServer *http.Server
 	{
 		ln, err := net.Listen("tcp", svc.cfg.Addr)
@@ -176,46 +183,22 @@ func serve(ctx context.Context, svc services, r roles) error {
 		}
 	}
 
-	var worker *asynq.Server
+	var servers []*asynq.Server
 	if r.work {
-		cfg := svc.cfg
-		worker = workers.NewServer(svc.redis, workers.ServerConfig{
-			Concurrency: cfg.WorkerConcurrency, Queues: svc.queues, Log: svc.log,
-		})
-		deliverer := &workers.Deliverer{
-			Store:    svc.store,
-			Sender:   webhooks.NewSender(cfg.WebhookTimeout, guard),
-			Enqueuer: svc.deliveries,
-			Policy: webhooks.Policy{
-				MaxAttempts:  cfg.WebhookMaxAttempts,
-				MaxAge:       cfg.WebhookMaxAge,
-				Backoff:      webhooks.Backoff{Initial: cfg.WebhookRetryInitial, Max: cfg.WebhookRetryMaxInterval}.Delay,
-				MaxInterval:  cfg.WebhookRetryMaxInterval,
-				DisableAfter: disableAfter,
-			},
-			Limiter: workers.NewLimiter(cfg.WebhookDestinationConcurrency),
-			Log:     svc.log.With("component", "deliver"),
-		}
-		metrics := workers.NewMetrics(registry)
-		deliverer.Metrics = metrics
-		periodic := &workers.Periodic{Store: svc.store, Log: svc.log.With("component", "periodic")}
-		mux := workers.NewMux(&workers.Handlers{Store: svc.store, Log: svc.log, Deliverer: deliverer, Periodic: periodic})
-		mux.Use(metrics.Middleware)
-		if err := worker.Start(mux); err != nil {
-			return fmt.Errorf("start workers: %w", err)
+		var err error
+		if servers, err = startWorkers(svc, registry, guard); err != nil {
+			return err
 		}
 		relay := &workers.Relay{
 			Store: svc.store, Queue: svc.client, Inspector: svc.inspector, Queues: svc.queues,
-			Log: svc.log.With("component", "relay"), After: cfg.RelayAfter, Deliveries: &svc.deliveries,
+			Log: svc.log.With("component", "relay"), After: svc.cfg.RelayAfter, Deliveries: &svc.deliveries,
 		}
 		wg.Go(func() { relay.Run(runCtx) })
-		// aml:rescan stays off until its handler (ongoing AML monitoring) is registered.
 		scheduler := &workers.Scheduler{
 			Store: svc.store, Queue: svc.client, Inspector: svc.inspector, Queues: svc.queues,
-			Log: svc.log.With("component", "scheduler"),
+			Log: svc.log.With("component", "scheduler"), AMLRescan: true,
 		}
 		wg.Go(func() { scheduler.Run(runCtx) })
-		svc.log.Info("workers running", "concurrency", cfg.WorkerConcurrency)
 	}
 
 	var runErr error
@@ -232,14 +215,71 @@ func serve(ctx context.Context, svc services, r roles) error {
 		stop()
 	}
 	cancel()
-	if worker != nil {
-		worker.Shutdown()
+	for _, w := range servers {
+		w.Shutdown()
 	}
 	wg.Wait()
 	return runErr
+}
+
+// startWorkers starts the job handlers of a work process: one asynq server for the
+// apply queue, with WorkerConcurrency handlers, and one for the delivery queues, with
+// WebhookConcurrency handlers. Deliveries mostly wait on the network, so they get many
+// more handlers than the CPU count, without taking slots from applying inbox items.
+func startWorkers(svc services, registry *prometheus.Registry, guard webhooks.Guard) ([]*asynq.Server, error) {
+	cfg := svc.cfg
+	deliverer := &workers.Deliverer{
+		Store:    svc.store,
+		Sender:   webhooks.NewSender(cfg.WebhookTimeout, guard),
+		Enqueuer: svc.deliveries,
+		Policy: webhooks.Policy{
+			MaxAttempts:  cfg.WebhookMaxAttempts,
+			MaxAge:       cfg.WebhookMaxAge,
+			Backoff:      webhooks.Backoff{Initial: cfg.WebhookRetryInitial, Max: cfg.WebhookRetryMaxInterval}.Delay,
+			MaxInterval:  cfg.WebhookRetryMaxInterval,
+			DisableAfter: disableAfter,
+		},
+		Limiter: workers.NewLimiter(cfg.WebhookDestinationConcurrency),
+		Log:     svc.log.With("component", "deliver"),
+	}
+	metrics := workers.NewMetrics(registry)
+	deliverer.Metrics = metrics
+	periodic := &workers.Periodic{Store: svc.store, Log: svc.log.With("component", "periodic")}
+	mux := workers.NewMux(&workers.Handlers{Store: svc.store, Log: svc.log, Deliverer: deliverer, Periodic: periodic})
+	mux.Use(metrics.Middleware)
+	pools := []workers.ServerConfig{
+		{Concurrency: cfg.WorkerConcurrency, Queues: svc.queues, Priorities: svc.queues.ApplyPriorities(), Log: svc.log},
+		{Concurrency: cfg.WebhookConcurrency, Queues: svc.queues, Priorities: svc.queues.WebhookPriorities(), Log: svc.log},
+	}
+	var servers []*asynq.Server
+	for _, pool := range pools {
+		server := workers.NewServer(svc.redis, pool)
+		if err := server.Start(mux); err != nil {
+			for _, started := range servers {
+				started.Shutdown()
+			}
+			return nil, fmt.Errorf("start workers: %w", err)
+		}
+		servers = append(servers, server)
+	}
+	svc.log.Info("workers running", "apply_concurrency", cfg.WorkerConcurrency,
+		"webhook_concurrency", cfg.WebhookConcurrency, "destination_concurrency", cfg.WebhookDestinationConcurrency)
+	return servers, nil
 }
 
 // clientPinger lets /readyz ping Redis through the queue client.
 type clientPinger struct{ c *asynq.Client }
 
 func (p clientPinger) Ping(context.Context) error { return p.c.Ping() }
+
+// withPprof serves Go's runtime profiles under /debug/pprof/ in front of next.
+func withPprof(next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", next)
+	return mux
+}

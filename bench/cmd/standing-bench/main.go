@@ -1,0 +1,97 @@
+// Command standing-bench runs Standing's throughput benchmark (`make bench`): it starts
+// its own PostgreSQL and Redis, Standing's ingest and work processes, a webhook receiver
+// and a load generator, all on loopback, then pgbench on the same server, and prints
+// the rates, latencies, peak memory and the ratio to pgbench; -json writes the same for
+// before/after comparisons.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/standinghq/standing/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "standing-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// listFlag collects a repeated flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("standing-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := bench.Config{Log: stderr}
+	fs.StringVar(&cfg.PGBin, "pg-bin", "/usr/lib/postgresql/15/bin", "directory of initdb, pg_ctl and pgbench")
+	fs.IntVar(&cfg.PGPort, "pg-port", 55532, "port of the benchmark's own PostgreSQL")
+	fs.IntVar(&cfg.RedisPort, "redis-port", 56479, "port of the benchmark's own Redis")
+	fs.IntVar(&cfg.Entities, "entities", 200, "entities in the load")
+	fs.IntVar(&cfg.Events, "events", 15, "session events per entity")
+	fs.IntVar(&cfg.Transactions, "transactions", 3, "transactions per entity")
+	fs.IntVar(&cfg.Clients, "clients", 16, "concurrent clients (also pgbench's)")
+	fs.Float64Var(&cfg.Pace, "pace", 0.5, "paced phase rate, as a fraction of the max end-to-end rate")
+	fs.Float64Var(&cfg.PacedSeconds, "paced-seconds", 20, "length of the paced phase")
+	fs.DurationVar(&cfg.Timeout, "timeout", 90*time.Second, "wait at most this long for a phase's webhooks")
+	variants := fs.String("variants", "1,2", "process counts to run, comma-separated: 1 is one ingest + one work process; "+
+		"1:KEY=VALUE:KEY=VALUE adds environment to that variant's processes (A/B in one run)")
+	subscribe := fs.String("subscribe", "*", "the destination's subscribed events, comma-separated")
+	fs.BoolVar(&cfg.Signed, "signed", false, "sign session events with the ingest secret instead of the API key")
+	var envs listFlag
+	fs.Var(&envs, "env", "KEY=VALUE added to every Standing process's environment (repeatable)")
+	fs.IntVar(&cfg.PgbenchSeconds, "pgbench-seconds", 20, "pgbench run length")
+	fs.IntVar(&cfg.PgbenchScale, "pgbench-scale", 16, "pgbench scale factor")
+	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU profiles of every process during the first max phase here")
+	fs.StringVar(&cfg.StatementsFile, "statements", "", "write pg_stat_statements' busiest statements here")
+	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary directory (logs, database)")
+	jsonPath := fs.String("json", "", "write the result as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg.Env = envs
+	cfg.Subscribe = strings.Split(*subscribe, ",")
+	for _, v := range strings.Split(*variants, ",") {
+		parts := strings.Split(strings.TrimSpace(v), ":")
+		n, err := strconv.Atoi(parts[0])
+		if err != nil || n < 1 || n > 8 {
+			return fmt.Errorf("-variants: %q does not start with a process count from 1 to 8", v)
+		}
+		for _, kv := range parts[1:] {
+			if !strings.Contains(kv, "=") {
+				return fmt.Errorf("-variants: %q is not KEY=VALUE", kv)
+			}
+		}
+		cfg.Variants = append(cfg.Variants, bench.VariantSpec{N: n, Env: parts[1:]})
+	}
+	if cfg.Entities < 1 || cfg.Events < 0 || cfg.Transactions < 0 || cfg.Events+cfg.Transactions == 0 || cfg.Clients < 1 {
+		return fmt.Errorf("-entities and -clients must be at least 1, and an entity needs at least one event or transaction")
+	}
+	res, err := bench.Run(ctx, cfg)
+	if res != nil {
+		res.Print(stdout)
+		if *jsonPath != "" {
+			if werr := res.WriteJSON(*jsonPath); werr != nil {
+				return werr
+			}
+			fmt.Fprintf(stdout, "wrote %s\n", *jsonPath)
+		}
+	}
+	return err
+}
