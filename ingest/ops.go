@@ -52,7 +52,7 @@ func (m *httpMetrics) observe(next http.Handler) http.Handler {
 }
 
 // mountOps mounts /metrics (when there is a registry) and, behind the admin token,
-// /ops/queues/ (when there is a queue monitor).
+// /ops/queues/ (when there is a queue monitor) and /ops/purges/ (the purge runs).
 func (s *server) mountOps(r chi.Router, d Deps) {
 	if d.Metrics != nil {
 		r.Handle("/metrics", promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{}))
@@ -61,6 +61,9 @@ func (s *server) mountOps(r chi.Router, d Deps) {
 		guarded := RequireAdmin(d.AdminToken, d.Ops)
 		r.Handle("/ops/queues", guarded)
 		r.Handle("/ops/queues/*", guarded)
+	}
+	if d.Store != nil {
+		r.Method(http.MethodGet, "/ops/purges/", RequireAdmin(d.AdminToken, http.HandlerFunc(s.listPurges)))
 	}
 }
 

@@ -27,8 +27,8 @@ func defaultSettings() map[string]any {
 		},
 		"retention_days":               float64(365),
 		"aml_rescan_interval_hours":    float64(24),
-		"reverification_interval_days": float64(0),
 		"aml_match_threshold":          0.92,
+		"reverification_interval_days": float64(0),
 		"risk": map[string]any{
 			"session_declined": float64(20), "aml_hit": float64(40), "list_match": float64(30),
 			"transaction_review": float64(15), "transaction_declined": float64(25), "transaction_score": float64(5),
@@ -124,7 +124,8 @@ func TestSettingsRejectBadPatchesAndChangeNothing(t *testing.T) {
 			{"velocity count zero", map[string]any{"rules": map[string]any{"velocity": map[string]any{"count": 0}}}, "rules.velocity.count"},
 			{"bad window", map[string]any{"rules": map[string]any{"volume": map[string]any{"window": "a day"}}}, "rules.volume.window"},
 			{"amount a number", map[string]any{"rules": map[string]any{"large_amount": map[string]any{"amount": 10000}}}, "rules.large_amount.amount"},
-			{"retention zero", map[string]any{"retention_days": 0}, "retention_days"},
+			{"retention negative", map[string]any{"retention_days": -1}, "retention_days"},
+			{"reverification negative", map[string]any{"reverification_interval_days": -1}, "reverification_interval_days"},
 			{"not an object", "[]", ""},
 			{"not JSON", "{", ""},
 		}

@@ -363,6 +363,9 @@ func (s *Store) UpdateEntity(ctx context.Context, appID, kind, vendorData string
 		if err := w.activity(ActivityProfileUpdated, map[string]any{"changed_fields": changed}); err != nil {
 			return err
 		}
+		if err := applyCountryLists(tx, w, e, changed); err != nil {
+			return err
+		}
 		if err := screenProfileChange(tx, w, e, changed); err != nil {
 			return err
 		}

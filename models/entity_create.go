@@ -151,7 +151,14 @@ func insertEntity(tx *txn, e *Entity, f rules.CreationFacts, reason string) (rul
 	if err != nil {
 		return rules.Creation{}, false, err
 	}
-	f.Hits = hits
+	byCountry, err := countryHits(tx, e.ApplicationID, *e.profileField(rules.CountryField(e.Kind)))
+	if err != nil {
+		return rules.Creation{}, false, err
+	}
+	f.Hits = append(hits, byCountry...)
+	if f.Allowlisted, err = isAllowlisted(tx, e.ApplicationID, e.Kind, e.VendorData); err != nil {
+		return rules.Creation{}, false, err
+	}
 	c := rules.DecideCreation(f, reason)
 	e.Status = c.Status
 	if c.Reason != "" {

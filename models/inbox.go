@@ -261,9 +261,17 @@ func (s *Store) ApplyStatusChange(ctx context.Context, id string) (StatusOutcome
 // applyStatusRequest writes what rules.DecideStatusChange decides for req, made at
 // requestedAt, on the locked entity e.
 func applyStatusRequest(tx *txn, e *Entity, req StatusRequest, requestedAt time.Time) (StatusOutcome, error) {
+	allowlisted := false
+	if req.Automatic {
+		var err error
+		if allowlisted, err = isAllowlisted(tx, e.ApplicationID, e.Kind, e.VendorData); err != nil {
+			return "", err
+		}
+	}
 	d := rules.DecideStatusChange(rules.StatusChangeFacts{
 		Current: e.Status, CurrentRequestedAt: e.StatusRequestedAt, Requested: req.Status, RequestedAt: requestedAt,
 		Automatic: req.Automatic, Reason: req.Reason, Actor: req.Actor, Rule: req.Rule, Inputs: req.Inputs,
+		Allowlisted: allowlisted,
 	})
 	if d.Outcome == rules.ChangeSuperseded {
 		return StatusSuperseded, nil

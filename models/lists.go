@@ -202,6 +202,9 @@ func (s *Store) CreateList(ctx context.Context, appID, name, listType, entryType
 	now := s.Now()
 	l := &List{ID: newID(), ApplicationID: appID, Name: name, ListType: listType, EntryType: entryType,
 		CreatedAt: now, UpdatedAt: now}
+	if !rules.ListHasEffect(listType, entryType) {
+		return nil, invalid("entry_type", fmt.Sprintf("an %s of %s entries would have no effect: allowlists take user or business entries", listType, entryType))
+	}
 	err := s.transaction(ctx, func(tx *txn) error {
 		if err := ensureSystemLists(tx, appID, now); err != nil {
 			return err
@@ -325,6 +328,10 @@ func (s *Store) AddEntry(ctx context.Context, appID, listID string, in NewListEn
 			if errors.Is(err, gorm.ErrDuplicatedKey) {
 				return conflictf("%q is already on this list", norm)
 			}
+			return err
+		}
+		if l.EntryType == rules.EntryCountry {
+			_, err := s.countryEntryAdded(tx, &l, entry)
 			return err
 		}
 		if l.EntryType == rules.EntryName && l.ListType != rules.ListAllowlist {

@@ -21,7 +21,7 @@ func TestModelsMatchMigrations(t *testing.T) {
 	for _, model := range []any{
 		&Application{}, &APIKey{}, &Entity{}, &StatusChange{}, &Activity{}, &InboxItem{}, &OutboxEvent{},
 		&Session{}, &SessionEvent{}, &List{}, &ListEntry{}, &Transaction{},
-		&Destination{}, &Delivery{}, &DeliveryAttempt{}, &ScreeningHit{},
+		&Destination{}, &Delivery{}, &DeliveryAttempt{}, &ScreeningHit{}, &JobRun{}, &PurgeLeftover{}, &Reverification{},
 	} {
 		stmt := s.db.Model(model).Statement
 		require.NoError(t, stmt.Parse(model))

@@ -97,7 +97,11 @@ func (a *sessionApply) run(e *Entity) (SessionOutcome, error) {
 	if err != nil {
 		return "", err
 	}
-	d := rules.DecideSession(a.sessionFacts(e, sess, known, hits), sessionSettings(a.app.Settings))
+	facts := a.sessionFacts(e, sess, known, hits)
+	if facts.Allowlisted, err = isAllowlisted(a.tx, a.app.ID, e.Kind, e.VendorData); err != nil {
+		return "", err
+	}
+	d := rules.DecideSession(facts, sessionSettings(a.app.Settings))
 
 	if err := a.recordEvent(e, sess, known, d); err != nil {
 		return "", err
@@ -134,6 +138,9 @@ func (a *sessionApply) run(e *Entity) (SessionOutcome, error) {
 		if err := w.transition(*d.Transition, "system"); err != nil {
 			return "", err
 		}
+	}
+	if err := applyCountryLists(a.tx, w, e, changed); err != nil {
+		return "", err
 	}
 	if err := a.afterSessionEvent(w, e, sess, d.Current, hits, changed); err != nil {
 		return "", err

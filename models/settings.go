@@ -165,7 +165,7 @@ func (s Settings) Validate() map[string]string {
 	checkRange("rules.velocity.count", s.Rules.Velocity.Count, 1, 1_000_000)
 	checkRange("rules.volume.score", s.Rules.Volume.Score, 0, 1000)
 	checkRange("rules.watchlisted_counterparty.score", s.Rules.WatchlistedCounterparty.Score, 0, 1000)
-	checkRange("retention_days", s.RetentionDays, 1, 36500)
+	checkRange("retention_days", s.RetentionDays, 0, 36500)
 	checkRange("aml_rescan_interval_hours", s.AMLRescanIntervalHours, 0, 8760)
 	checkRange("reverification_interval_days", s.ReverificationIntervalDays, 0, 3650)
 	if !(s.AMLMatchThreshold > 0 && s.AMLMatchThreshold <= 1) {
@@ -246,6 +246,11 @@ func (s *Settings) Scan(src any) error {
 // are data (currency codes), not setting names.
 var replacedWhole = map[string]bool{"fx_rates": true}
 
+// inertSettings are the settings whose feature does not exist yet, with the reason a
+// PATCH naming them is refused: a setting that is accepted must do something (SPEC
+// section 6). A feature that gives one its effect removes it from here.
+var inertSettings = map[string]string{}
+
 // MergeSettings applies patch to current: objects are merged key by key (so
 // {"rules": {"velocity": {"count": 5}}} changes one value), other values replace what
 // they name. Unknown keys, nulls and wrong types are problems keyed by the setting's
@@ -256,6 +261,11 @@ func MergeSettings(current Settings, patch map[string]any) (Settings, map[string
 	raw, _ := json.Marshal(current)
 	_ = json.Unmarshal(raw, &base)
 	mergeInto(base, patch, "", problems)
+	for name := range patch {
+		if why, inert := inertSettings[name]; inert {
+			problems[name] = why
+		}
+	}
 	if len(problems) > 0 {
 		return current, problems
 	}

@@ -298,6 +298,11 @@ func (s *Store) lockParties(tx *txn, t *Transaction) (subject, counterparty *Ent
 func (s *Store) txFacts(tx *txn, app *Application, t *Transaction, subject, counterparty *Entity) (rules.TxFacts, error) {
 	f := rules.TxFacts{Amount: rules.FromMicros(t.AmountDefaultMicros), SubjectStatus: subject.Status,
 		TransactionUUID: t.ID, TransactionID: t.TransactionID}
+	allowlisted, allowErr := isAllowlisted(tx, subject.ApplicationID, subject.Kind, subject.VendorData)
+	if allowErr != nil {
+		return f, allowErr
+	}
+	f.SubjectAllowlisted = allowlisted
 	velocity, _ := time.ParseDuration(app.Settings.Rules.Velocity.Window)
 	volume, _ := time.ParseDuration(app.Settings.Rules.Volume.Window)
 	window := func() *gorm.DB {

@@ -73,7 +73,11 @@ func hitInputs(hits []Hit, extra map[string]any) map[string]any {
 type CreationFacts struct {
 	Requested string
 	Actor     string
-	Hits      []Hit
+	// Hits are the entries naming the entity, and those of the country lists its
+	// country (nationality or country_code) is on.
+	Hits []Hit
+	// Allowlisted: an allowlist of its kind names the entity (AllowlistExempts).
+	Allowlisted bool
 }
 
 // Creation is the status a new entity starts in, why, and what decided it.
@@ -86,8 +90,8 @@ type Creation struct {
 }
 
 // DecideCreation decides a new entity's status: the operator's explicit status (rule
-// manual); else BLOCKED when a blocklist names it, FLAGGED when a watchlist does; else
-// ACTIVE.
+// manual); else BLOCKED when a blocklist names it (or its country), FLAGGED when a
+// watchlist does, unless it is allowlisted; else ACTIVE.
 func DecideCreation(f CreationFacts, reason string) Creation {
 	actor := f.Actor
 	if actor == "" {
@@ -106,8 +110,8 @@ func DecideCreation(f CreationFacts, reason string) Creation {
 		if len(hits) == 0 {
 			continue
 		}
-		status, why := ListEffect(want, hits[0].EntryType)
-		if status == "" {
+		status, why := HitEffect(want, hits[0].EntryType)
+		if status == "" || AllowlistExempts(f.Allowlisted, why) {
 			continue
 		}
 		rule := ListRule(want)
@@ -148,6 +152,8 @@ type SessionFacts struct {
 	// Blocklisted are the blocklist entries the session's facts (face, document, email,
 	// phone) are on.
 	Blocklisted []Hit
+	// Allowlisted: an allowlist of its kind names the entity (AllowlistExempts).
+	Allowlisted bool
 }
 
 // SessionDecision is what a session event does: the status recorded for it (and why, when
@@ -202,7 +208,7 @@ func DecideSession(f SessionFacts, s SessionSettings) SessionDecision {
 		t = &Transition{To: EntityBlocked, Reason: ReasonSessionDeclined, Rule: RuleAutoBlockOnDecline,
 			Inputs: inputs, EffectiveAt: &at}
 	}
-	if t != nil && Raises(f.EntityStatus, t.To) {
+	if t != nil && Raises(f.EntityStatus, t.To) && !AllowlistExempts(f.Allowlisted, t.Reason) {
 		d.Transition = t
 	}
 	return d
@@ -221,6 +227,9 @@ type StatusChangeFacts struct {
 	Actor              string
 	Rule               string
 	Inputs             map[string]any
+	// Allowlisted: an allowlist of its kind names the entity (AllowlistExempts spares
+	// it automatic raises).
+	Allowlisted bool
 }
 
 // StatusChangeOutcome says what a status request does.
@@ -256,7 +265,7 @@ func DecideStatusChange(f StatusChangeFacts) StatusChangeDecision {
 		return StatusChangeDecision{Outcome: ChangeSuperseded}
 	}
 	d := StatusChangeDecision{Outcome: ChangeUnchanged, Actor: f.Actor, RecordRequest: !f.Automatic}
-	if f.Current == f.Requested || (f.Automatic && !Raises(f.Current, f.Requested)) {
+	if f.Current == f.Requested || (f.Automatic && (!Raises(f.Current, f.Requested) || AllowlistExempts(f.Allowlisted, f.Reason))) {
 		return d
 	}
 	reason, rule := f.Reason, f.Rule

@@ -129,6 +129,9 @@ type TxFacts struct {
 	CounterpartyWatchlisted bool
 	// TransactionUUID and TransactionID name the transaction, for the audit inputs.
 	TransactionUUID, TransactionID string
+	// SubjectAllowlisted: an allowlist names the subject, which the review flag spares
+	// (AllowlistExempts); the transaction is still scored and reviewed.
+	SubjectAllowlisted bool
 }
 
 // Match is one rule that matched, with its contribution to the score.
@@ -194,7 +197,7 @@ func EvaluateTransaction(f TxFacts, s TxSettings) TxDecision {
 		d.Matched = append(d.Matched, Match{Rule: RuleBlockedSubject, Detail: "the subject is BLOCKED: DECLINED"})
 		d.Status, d.Reason = TxDeclined, ReasonEntityBlocked
 	}
-	if d.Flag && Raises(f.SubjectStatus, EntityFlagged) {
+	if d.Flag && Raises(f.SubjectStatus, EntityFlagged) && !AllowlistExempts(f.SubjectAllowlisted, ReasonTransactionRule) {
 		d.Transition = &Transition{To: EntityFlagged, Reason: ReasonTransactionRule, Rule: RuleTransaction,
 			Inputs: map[string]any{
 				"transaction_uuid": f.TransactionUUID, "transaction_id": f.TransactionID, "score": d.Score,

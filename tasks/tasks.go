@@ -20,6 +20,10 @@ const (
 	TypeTransactionEvaluate = "transaction:evaluate"
 	// TypeWebhookDeliver makes one attempt at a webhook delivery.
 	TypeWebhookDeliver = "webhook:deliver"
+	// TypePurge runs the hourly retention purge (SPEC section 2, "Deletion").
+	TypePurge = "purge"
+	// TypeReverify starts the re-verification sessions that are due.
+	TypeReverify = "reverify"
 	// TypeAMLScreen screens an application's entities against a `name` list entry just
 	// added (an inbox job: its payload is InboxPayload).
 	TypeAMLScreen = "aml:screen"
@@ -38,6 +42,8 @@ const (
 	// QueueWebhookRetries runs later attempts, so that endpoints that fail never hold up
 	// first attempts to healthy ones.
 	QueueWebhookRetries = "webhooks_retry"
+	// QueuePeriodic runs the scheduler's periodic jobs (purge, re-verification, rescans).
+	QueuePeriodic = "periodic"
 )
 
 // Queues names the queues of one deployment. Prefix is empty in production; tests give
@@ -55,9 +61,12 @@ func (q Queues) Webhooks() string { return q.Prefix + QueueWebhooks }
 // WebhookRetries is the queue of later delivery attempts.
 func (q Queues) WebhookRetries() string { return q.Prefix + QueueWebhookRetries }
 
+// Periodic is the queue of the scheduler's periodic jobs.
+func (q Queues) Periodic() string { return q.Prefix + QueuePeriodic }
+
 // Priorities are the queues a work process serves, with their weights.
 func (q Queues) Priorities() map[string]int {
-	return map[string]int{q.Apply(): 6, q.Webhooks(): 3, q.WebhookRetries(): 1}
+	return map[string]int{q.Apply(): 6, q.Webhooks(): 3, q.WebhookRetries(): 1, q.Periodic(): 1}
 }
 
 // ApplyPriorities are the queues of the apply handlers (inbox items).
@@ -70,7 +79,9 @@ func (q Queues) WebhookPriorities() map[string]int {
 }
 
 // Names lists every queue.
-func (q Queues) Names() []string { return []string{q.Apply(), q.Webhooks(), q.WebhookRetries()} }
+func (q Queues) Names() []string {
+	return []string{q.Apply(), q.Webhooks(), q.WebhookRetries(), q.Periodic()}
+}
 
 // DeliveryPayload is the payload of a delivery attempt.
 type DeliveryPayload struct {
@@ -152,10 +163,61 @@ func ParseInboxPayload(t *asynq.Task) (InboxPayload, error) {
 	return p, nil
 }
 
+// PeriodicPayload is the payload of a periodic job: the period it runs for.
+type PeriodicPayload struct {
+	Period string `json:"period"`
+}
+
+// periodicJobTimeout bounds one run of a periodic job; the job works in batches and
+// renews its lease between them, so a longer pass is picked up by the next run.
+const periodicJobTimeout = 30 * time.Minute
+
+// periodicJobRetries is how often a failed periodic job is retried within its period.
+const periodicJobRetries = 10
+
+// HourlyPeriod names the hour t falls in, like "2026-12-02T05" (UTC).
+func HourlyPeriod(t time.Time) string { return t.UTC().Format("2006-01-02T15") }
+
+// NewPeriodicTask returns the job of taskType for period. Its task id is the type and
+// the period ("purge:2026-12-02T05"), and a finished job is kept for retention, so that
+// any number of schedulers enqueueing it in that time make one job.
+func NewPeriodicTask(q Queues, taskType, period string, retention time.Duration) *asynq.Task {
+	payload, _ := json.Marshal(PeriodicPayload{Period: period}) // cannot fail: one string field
+	return asynq.NewTask(taskType, payload,
+		asynq.TaskID(taskType+":"+period),
+		asynq.Queue(q.Periodic()),
+		asynq.MaxRetry(periodicJobRetries),
+		asynq.Timeout(periodicJobTimeout),
+		asynq.Retention(retention),
+	)
+}
+
+// ParsePeriodicPayload reads a periodic job's payload; a bad one is not retried.
+func ParsePeriodicPayload(t *asynq.Task) (PeriodicPayload, error) {
+	var p PeriodicPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.Period == "" {
+		return p, fmt.Errorf("%s: bad payload %q: %w", t.Type(), t.Payload(), asynq.SkipRetry)
+	}
+	return p, nil
+}
+
 // AMLRescanPayload is the payload of an application's AML rescan (the scheduler of
 // `standing work` enqueues it once per aml_rescan_interval_hours).
 type AMLRescanPayload struct {
 	ApplicationID string `json:"application_id"`
+}
+
+// NewAMLRescanTask returns the rescan of application appID for period (a bucket of its
+// aml_rescan_interval_hours); the task id is "aml:rescan:<app>:<period>".
+func NewAMLRescanTask(q Queues, appID, period string, retention time.Duration) *asynq.Task {
+	payload, _ := json.Marshal(AMLRescanPayload{ApplicationID: appID})
+	return asynq.NewTask(TypeAMLRescan, payload,
+		asynq.TaskID(TypeAMLRescan+":"+appID+":"+period),
+		asynq.Queue(q.Periodic()),
+		asynq.MaxRetry(periodicJobRetries),
+		asynq.Timeout(periodicJobTimeout),
+		asynq.Retention(retention),
+	)
 }
 
 // ParseAMLRescanPayload reads a rescan job's payload; a bad one is not retried.

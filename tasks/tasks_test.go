@@ -3,6 +3,7 @@ package tasks_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
@@ -19,7 +20,7 @@ func TestNewInboxTaskRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "0192f0c4-0000-7000-8000-000000000001", p.InboxID)
 	require.Equal(t, "x-apply", q.Apply())
-	require.Equal(t, map[string]int{"x-apply": 6, "x-webhooks": 3, "x-webhooks_retry": 1}, q.Priorities())
+	require.Equal(t, map[string]int{"x-apply": 6, "x-webhooks": 3, "x-webhooks_retry": 1, "x-periodic": 1}, q.Priorities())
 }
 
 func TestParseInboxPayloadRejectsGarbageWithoutRetry(t *testing.T) {
@@ -27,6 +28,22 @@ func TestParseInboxPayloadRejectsGarbageWithoutRetry(t *testing.T) {
 	for _, payload := range []string{"", "{", `{"inbox_id":""}`, `[]`} {
 		_, err := tasks.ParseInboxPayload(asynq.NewTask(tasks.TypeStatusApply, []byte(payload)))
 		require.Error(t, err, payload)
+		require.True(t, errors.Is(err, asynq.SkipRetry), payload)
+	}
+}
+
+func TestPeriodicTasksAreNamedByTheirPeriod(t *testing.T) {
+	t.Parallel()
+	q := tasks.Queues{Prefix: "x-"}
+	at := time.Date(2026, 12, 2, 5, 59, 59, 0, time.FixedZone("CET", 3600))
+	require.Equal(t, "2026-12-02T04", tasks.HourlyPeriod(at), "periods are UTC hours")
+	task := tasks.NewPeriodicTask(q, tasks.TypePurge, tasks.HourlyPeriod(at), time.Hour)
+	require.Equal(t, tasks.TypePurge, task.Type())
+	p, err := tasks.ParsePeriodicPayload(task)
+	require.NoError(t, err)
+	require.Equal(t, "2026-12-02T04", p.Period)
+	for _, payload := range []string{"", "{", `{"period":""}`} {
+		_, err := tasks.ParsePeriodicPayload(asynq.NewTask(tasks.TypePurge, []byte(payload)))
 		require.True(t, errors.Is(err, asynq.SkipRetry), payload)
 	}
 }

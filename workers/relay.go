@@ -172,3 +172,34 @@ func (r *Relay) enqueue(ctx context.Context, task *asynq.Task, queue, id string)
 	}
 	return true, nil
 }
+
+// enqueueUnlessQueued puts task (whose id is id, on queue) on the queue unless a task
+// with its id is still there, and reports whether it was enqueued anew. A task the queue
+// archived after its retries is removed and enqueued again.
+func enqueueUnlessQueued(ctx context.Context, q Enqueuer, inspector TaskInspector, task *asynq.Task, queue, id string) (bool, error) {
+	_, err := q.EnqueueContext(ctx, task)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return false, err
+	}
+	// The job is still in the queue. Leave it unless the queue gave up on it.
+	existing, err := inspector.GetTaskInfo(queue, id)
+	if err != nil {
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			return false, nil // it finished meanwhile
+		}
+		return false, err
+	}
+	if existing.State != asynq.TaskStateArchived {
+		return false, nil
+	}
+	if err := inspector.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return false, err
+	}
+	if _, err := q.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return false, err
+	}
+	return true, nil
+}

@@ -23,6 +23,9 @@ type Handlers struct {
 	Log   *slog.Logger
 	// Deliverer makes webhook delivery attempts; nil leaves them unhandled.
 	Deliverer *Deliverer
+	// Periodic runs the scheduler's periodic jobs (purge, reverify); nil leaves them
+	// unhandled.
+	Periodic *Periodic
 }
 
 // NewMux routes every task type to its handler.
@@ -36,6 +39,11 @@ func NewMux(h *Handlers) *asynq.ServeMux {
 	mux.HandleFunc(tasks.TypeTransactionEvaluate, inboxHandler(h, "evaluate transaction", h.Store.EvaluateTransaction))
 	mux.HandleFunc(tasks.TypeAMLScreen, h.HandleAMLScreen)
 	mux.HandleFunc(tasks.TypeAMLRescan, h.HandleAMLRescan)
+	if h.Periodic != nil {
+		for _, job := range hourlyJobs {
+			mux.HandleFunc(job, h.Periodic.Handle)
+		}
+	}
 	return mux
 }
 

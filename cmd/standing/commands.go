@@ -55,7 +55,7 @@ Listens on STANDING_ADDR (default :8080). Run as many as you like.`,
 			}),
 		},
 		{
-			name: "work", summary: "run the background workers and the relay (PostgreSQL + Redis)",
+			name: "work", summary: "run the background workers, the relay and the scheduler (PostgreSQL + Redis)",
 			detail: needsProduction + `
 Serves /healthz, /readyz and /metrics on STANDING_METRICS_ADDR when that is set (off by
 default); never listens on STANDING_ADDR. Run as many as you like, on one host or many.`,
@@ -90,6 +90,13 @@ default); never listens on STANDING_ADDR. Run as many as you like, on one host o
 			name: "apps list", summary: "list the applications",
 			detail: `Needs STANDING_DATABASE_URL (migrated). Prints a JSON array.`,
 			mode:   config.ModeProduction, setup: noFlags(runAppsList),
+		},
+		{
+			name: "purge", summary: "run one retention purge pass now and print what it removed",
+			detail: `Needs STANDING_DATABASE_URL (migrated). Hard-deletes the deleted entities past their
+application's retention_days, with their history, as the hourly pass in standing work does,
+and prints the run (counts, time) as one JSON object.`,
+			mode: config.ModeProduction, setup: noFlags(runPurge),
 		},
 		{
 			name: "audit verify", args: "[--app ID]",

@@ -255,7 +255,8 @@ func (p *process) startWorkers(ctx context.Context) error {
 		Log:     svc.log.With("component", "deliver"),
 		Metrics: metrics,
 	}
-	mux := workers.NewMux(&workers.Handlers{Store: svc.store, Log: svc.log, Deliverer: deliverer})
+	periodic := &workers.Periodic{Store: svc.store, Log: svc.log.With("component", "periodic")}
+	mux := workers.NewMux(&workers.Handlers{Store: svc.store, Log: svc.log, Deliverer: deliverer, Periodic: periodic})
 	mux.Use(metrics.Middleware)
 	pools := []workers.ServerConfig{
 		{Concurrency: cfg.WorkerConcurrency, Queues: svc.queues, Priorities: svc.queues.ApplyPriorities(),
@@ -275,6 +276,11 @@ func (p *process) startWorkers(ctx context.Context) error {
 		Log: svc.log.With("component", "relay"), After: cfg.RelayAfter, Deliveries: &svc.deliveries,
 	}
 	p.wg.Go(func() { relay.Run(ctx) })
+	scheduler := &workers.Scheduler{
+		Store: svc.store, Queue: svc.client, Inspector: svc.inspector, Queues: svc.queues,
+		Log: svc.log.With("component", "scheduler"), AMLRescan: true,
+	}
+	p.wg.Go(func() { scheduler.Run(ctx) })
 	svc.log.Info("workers running", "apply_concurrency", cfg.WorkerConcurrency,
 		"webhook_concurrency", cfg.WebhookConcurrency, "destination_concurrency", cfg.WebhookDestinationConcurrency)
 	return nil
