@@ -22,7 +22,11 @@ func TestAuditVerify(t *testing.T) {
 	vars := map[string]string{"STANDING_DATABASE_URL": dsn, "STANDING_LOG_LEVEL": "warn"}
 	var out bytes.Buffer
 	require.NoError(t, run(ctx, []string{"audit", "--help"}, envFrom(vars), &out, io.Discard))
-	require.Contains(t, out.String(), "standing audit verify [--app ID]")
+	require.Contains(t, out.String(), "audit verify [--app ID]")
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"audit", "verify", "--help"}, envFrom(vars), &out, io.Discard))
+	require.Contains(t, out.String(), "standing audit verify")
+	require.Contains(t, out.String(), "-app")
 	require.ErrorIs(t, run(ctx, []string{"audit"}, envFrom(vars), io.Discard, io.Discard), errUsage)
 	require.ErrorIs(t, run(ctx, []string{"audit", "verify", "--colour"}, envFrom(vars), io.Discard, io.Discard), errUsage)
 	require.ErrorContains(t, run(ctx, []string{"audit", "verify"}, envFrom(vars), io.Discard, io.Discard), "standing migrate",
