@@ -42,13 +42,14 @@ func TestQueueSeriesArePresentFromTheStart(t *testing.T) {
 	// No job was ever enqueued: the queues do not exist in Redis yet.
 	n, err := testutil.GatherAndCount(reg, "asynq_queue_size", "asynq_tasks_enqueued_total")
 	require.NoError(t, err)
-	require.Equal(t, 3+3*6, n, "every queue reported, at zero")
+	require.Equal(t, 4+4*6, n, "every queue reported, at zero")
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP asynq_queue_size Number of tasks in a queue.
 # TYPE asynq_queue_size gauge
 asynq_queue_size{queue="`+b.queues.Apply()+`"} 0
 asynq_queue_size{queue="`+b.queues.Webhooks()+`"} 0
 asynq_queue_size{queue="`+b.queues.WebhookRetries()+`"} 0
+asynq_queue_size{queue="`+b.queues.Periodic()+`"} 0
 `), "asynq_queue_size"))
 
 	b.requestStatusFor(t)
@@ -58,6 +59,7 @@ asynq_queue_size{queue="`+b.queues.WebhookRetries()+`"} 0
 asynq_queue_size{queue="`+b.queues.Apply()+`"} 1
 asynq_queue_size{queue="`+b.queues.Webhooks()+`"} 0
 asynq_queue_size{queue="`+b.queues.WebhookRetries()+`"} 0
+asynq_queue_size{queue="`+b.queues.Periodic()+`"} 0
 `), "asynq_queue_size"))
 }
 
