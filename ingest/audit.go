@@ -17,34 +17,6 @@ func (s *server) auditRoutes(r chi.Router) {
 	r.Get("/export/", s.auditExport)
 }
 
-// statusHistory answers an entity's audit records, newest first, paginated.
-func (s *server) statusHistory(kind string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		vd, err := pathVendorData(r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		page, problems := readPage(r)
-		if len(problems) > 0 {
-			s.writeError(w, r, invalidFields(problems))
-			return
-		}
-		app := appFrom(r)
-		e, err := s.store.GetEntity(r.Context(), app.ID, kind, vd)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		rows, total, err := s.store.StatusHistory(r.Context(), app.ID, e.ID, page.limit, page.offset)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, envelope(r, page, total, resources(rows, (*models.StatusChange).Resource)))
-	}
-}
-
 // statusInForce is the answer of GET …/status/: the status in force at a time.
 type statusInForce struct {
 	VendorData   string  `json:"vendor_data"`

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,8 +22,8 @@ func (s *server) entityRoutes(r chi.Router, kind string) {
 	r.Get("/{vendor_data}/", s.getEntity(kind))
 	r.Patch("/{vendor_data}/", s.updateEntity(kind))
 	r.Patch("/{vendor_data}/update-status/", s.updateStatus(kind))
-	r.Get("/{vendor_data}/activities/", s.listActivities(kind))
-	r.Get("/{vendor_data}/status-history/", s.statusHistory(kind))
+	r.Get("/{vendor_data}/activities/", entityPage(s, kind, s.store.ListActivities, (*models.Activity).Resource))
+	r.Get("/{vendor_data}/status-history/", entityPage(s, kind, s.store.StatusHistory, (*models.StatusChange).Resource))
 	r.Get("/{vendor_data}/status/", s.statusAt(kind))
 }
 
@@ -257,7 +258,11 @@ func (s *server) deleteEntities(kind string) http.HandlerFunc {
 	}
 }
 
-func (s *server) listActivities(kind string) http.HandlerFunc {
+// entityPage answers one page of what list returns for the entity named in the path
+// (its timeline, its audit records), newest first, each row in the shape shape gives it.
+func entityPage[T, R any](s *server, kind string,
+	list func(ctx context.Context, appID, entityID string, limit, offset int) ([]T, int64, error),
+	shape func(*T) R) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		vd, err := pathVendorData(r)
 		if err != nil {
@@ -275,12 +280,12 @@ func (s *server) listActivities(kind string) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		rows, total, err := s.store.ListActivities(r.Context(), app.ID, e.ID, page.limit, page.offset)
+		rows, total, err := list(r.Context(), app.ID, e.ID, page.limit, page.offset)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, envelope(r, page, total, resources(rows, (*models.Activity).Resource)))
+		writeJSON(w, http.StatusOK, envelope(r, page, total, resources(rows, shape)))
 	}
 }
 

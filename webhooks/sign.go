@@ -94,16 +94,8 @@ func VerifyV2(secret string, body []byte, timestamp, signature string, now time.
 	if signature == "" {
 		return ErrMissingSignature
 	}
-	if timestamp == "" {
-		return fmt.Errorf("%w: missing", ErrBadTimestamp)
-	}
-	seconds, err := strconv.ParseInt(timestamp, 10, 64)
-	if err != nil {
-		return fmt.Errorf("%w: %q is not unix seconds", ErrBadTimestamp, timestamp)
-	}
-	// Sub saturates, so far-off timestamps compare as stale rather than overflowing.
-	if skew := now.Sub(time.Unix(seconds, 0)); skew > tolerance || skew < -tolerance {
-		return fmt.Errorf("%w: %s is %s away from now", ErrStaleTimestamp, timestamp, skew)
+	if err := checkTimestamp(timestamp, now, tolerance); err != nil {
+		return err
 	}
 	got, err := hex.DecodeString(signature)
 	if err != nil {
@@ -115,6 +107,23 @@ func VerifyV2(secret string, body []byte, timestamp, signature string, now time.
 	}
 	if !hmac.Equal(got, mac([]byte(secret), canonical)) {
 		return ErrBadSignature
+	}
+	return nil
+}
+
+// checkTimestamp refuses a signature timestamp that is missing, not unix seconds, or
+// more than tolerance away from now in either direction.
+func checkTimestamp(timestamp string, now time.Time, tolerance time.Duration) error {
+	if timestamp == "" {
+		return fmt.Errorf("%w: missing", ErrBadTimestamp)
+	}
+	seconds, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: %q is not unix seconds", ErrBadTimestamp, timestamp)
+	}
+	// Sub saturates, so far-off timestamps compare as stale rather than overflowing.
+	if skew := now.Sub(time.Unix(seconds, 0)); skew > tolerance || skew < -tolerance {
+		return fmt.Errorf("%w: %s is %s away from now", ErrStaleTimestamp, timestamp, skew)
 	}
 	return nil
 }

@@ -3,8 +3,6 @@ package webhooks
 import (
 	"crypto/hmac"
 	"encoding/hex"
-	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -20,17 +18,11 @@ func VerifyProvider(secrets []string, body []byte, timestamp, signatureV2, signa
 	if signatureV2 == "" && signatureRaw == "" {
 		return ErrMissingSignature
 	}
-	if timestamp == "" {
-		return fmt.Errorf("%w: missing", ErrBadTimestamp)
-	}
-	seconds, err := strconv.ParseInt(timestamp, 10, 64)
-	if err != nil {
-		return fmt.Errorf("%w: %q is not unix seconds", ErrBadTimestamp, timestamp)
-	}
-	if skew := now.Sub(time.Unix(seconds, 0)); skew > tolerance || skew < -tolerance {
-		return fmt.Errorf("%w: %s is %s away from now", ErrStaleTimestamp, timestamp, skew)
+	if err := checkTimestamp(timestamp, now, tolerance); err != nil {
+		return err
 	}
 	var canonical []byte
+	var err error
 	if signatureV2 != "" {
 		// A body that is not JSON can still match X-Signature over its raw bytes.
 		if canonical, err = Canonical(body); err != nil && signatureRaw == "" {

@@ -36,9 +36,6 @@ func setupAppsCreate(fs *flag.FlagSet) action {
 		if *name == "" {
 			return fmt.Errorf("%w: standing apps create --name NAME [--api-key KEY] [--ingest-secret S]: --name is required", errUsage)
 		}
-		if err := e.cfg.RequireDatabase(true); err != nil {
-			return err
-		}
 		store, err := openMigrated(ctx, e)
 		if err != nil {
 			return err
@@ -67,9 +64,6 @@ func setupSetIngestSecret(fs *flag.FlagSet) action {
 		if *appID == "" || *secret == "" {
 			return fmt.Errorf("%w: standing apps set-ingest-secret --app ID --secret S", errUsage)
 		}
-		if err := e.cfg.RequireDatabase(true); err != nil {
-			return err
-		}
 		store, err := openMigrated(ctx, e)
 		if err != nil {
 			return err
@@ -89,9 +83,6 @@ func setupSetIngestSecret(fs *flag.FlagSet) action {
 
 // runAppsList prints the applications.
 func runAppsList(ctx context.Context, e env) error {
-	if err := e.cfg.RequireDatabase(true); err != nil {
-		return err
-	}
 	store, err := openMigrated(ctx, e)
 	if err != nil {
 		return err
@@ -108,8 +99,12 @@ func runAppsList(ctx context.Context, e env) error {
 	return json.NewEncoder(e.stdout).Encode(out)
 }
 
-// openMigrated opens the configured database and refuses one that is not migrated.
+// openMigrated opens the configured database, refusing a missing STANDING_DATABASE_URL
+// and a database that is not migrated.
 func openMigrated(ctx context.Context, e env) (*models.Store, error) {
+	if err := e.cfg.RequireDatabase(true); err != nil {
+		return nil, err
+	}
 	store, err := models.Open(ctx, e.cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
