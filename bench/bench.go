@@ -234,7 +234,12 @@ func (e *env) startProcesses(ctx context.Context, spec VariantSpec) (*processes,
 			role = "work"
 		}
 		name := fmt.Sprintf("%s-%d", role, i%n+1)
-		envv := append(append(append([]string{}, e.baseEnv...), spec.Env...), fmt.Sprintf("STANDING_ADDR=127.0.0.1:%d", port))
+		// A work process serves its health and metrics on STANDING_METRICS_ADDR.
+		addrVar := "STANDING_ADDR"
+		if role == "work" {
+			addrVar = "STANDING_METRICS_ADDR"
+		}
+		envv := append(append(append([]string{}, e.baseEnv...), spec.Env...), fmt.Sprintf("%s=127.0.0.1:%d", addrVar, port))
 		p, err := start(name, filepath.Join(e.dir, fmt.Sprintf("%s-%dx.log", name, n)), envv, e.bin, role)
 		if err != nil {
 			return ps, err
