@@ -58,6 +58,10 @@ type Config struct {
 	// AdminToken guards the admin endpoints and /ops/ pages.
 	AdminToken string `env:"ADMIN_TOKEN"`
 
+	// DatabasePool is the most PostgreSQL connections one process holds open; they are
+	// kept open while idle, since opening one costs PostgreSQL a process.
+	DatabasePool int `env:"DATABASE_POOL" envDefault:"20"`
+
 	// WorkerConcurrency is the number of handlers of the apply queue (inbox items) per
 	// work process; deliveries have their own (WebhookConcurrency).
 	WorkerConcurrency int `env:"WORKER_CONCURRENCY"`
@@ -294,6 +298,7 @@ func (c *Config) validate() error {
 		name string
 		n    int
 	}{
+		{"DATABASE_POOL", c.DatabasePool},
 		{"WORKER_CONCURRENCY", c.WorkerConcurrency},
 		{"WEBHOOK_CONCURRENCY", c.WebhookConcurrency},
 		{"WEBHOOK_DESTINATION_CONCURRENCY", c.WebhookDestinationConcurrency},

@@ -47,6 +47,8 @@ type Store struct {
 	afterCommit AfterCommit
 	// noIntakeBatching stores each intake row in a commit of its own.
 	noIntakeBatching bool
+	// poolSize is the most PostgreSQL connections held open.
+	poolSize int
 	// intake shares commits between concurrent intake requests (PostgreSQL only).
 	intake *intakeBatcher
 }
@@ -57,6 +59,11 @@ type Option func(*Store)
 // WithClock replaces the wall clock, for tests that control time.
 func WithClock(now func() time.Time) Option {
 	return func(s *Store) { s.now = now }
+}
+
+// WithPoolSize sets the most PostgreSQL connections the store holds open (default 20).
+func WithPoolSize(n int) Option {
+	return func(s *Store) { s.poolSize = n }
 }
 
 // WithIntakeBatching turns intake group commit on (the default on PostgreSQL) or off.
@@ -100,8 +107,14 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		// writer, so the same locking code stays correct.
 		sqlDB.SetMaxOpenConns(1)
 	} else {
-		sqlDB.SetMaxOpenConns(20)
-		sqlDB.SetMaxIdleConns(10)
+		// Idle connections stay open: a connection closed after a burst is a
+		// PostgreSQL process forked again for the next one.
+		pool := s.poolSize
+		if pool <= 0 {
+			pool = 20
+		}
+		sqlDB.SetMaxOpenConns(pool)
+		sqlDB.SetMaxIdleConns(pool)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {

@@ -112,9 +112,10 @@ func NewServer(redis asynq.RedisConnOpt, cfg ServerConfig) *asynq.Server {
 		RetryDelayFunc:  CappedRetryDelay(cfg.RetryMax),
 		IsFailure:       IsFailure,
 		ShutdownTimeout: cfg.ShutdownTimeout,
-		// An idle worker looks for new jobs this often; the default second is slow for
-		// status changes a person is waiting to see.
-		TaskCheckInterval: 200 * time.Millisecond,
+		// An idle worker looks for new jobs this often (asynq polls: its dequeue script
+		// cannot block). Every stage of an event (apply, then delivery) may wait this long
+		// after the queue ran empty, so it is short; an idle poll is one Redis script call.
+		TaskCheckInterval: 10 * time.Millisecond,
 		// Scheduled jobs and retries become runnable this soon after they are due (asynq's
 		// default is 5 s, which would delay every retry and every busy destination's job).
 		DelayedTaskCheckInterval: 500 * time.Millisecond,
