@@ -112,6 +112,11 @@ func runPhase(ctx context.Context, r phaseRun) (Phase, error) {
 	arrived, hooks := waitArrivals(ctx, r.recv, keys, start.Add(r.timeout))
 	stopPoll()
 	pollWG.Wait()
+	// The last webhooks may arrive between two samples of the inbox: one more sample,
+	// so that applied/s is at least a lower bound whenever everything was applied.
+	if pending, _, err := r.db.counts(ctx); err == nil {
+		samples = append(samples, sample{time.Now(), pending})
+	}
 
 	p := Phase{Name: r.name, Items: len(r.items), Accepted: len(keys), Failed: r.poster.failed.Load(), TargetRate: r.rate}
 	if v, ok := r.poster.lastErr.Load().(string); ok {

@@ -65,6 +65,9 @@ type Config struct {
 	// WorkerConcurrency is the number of handlers of the apply queue (inbox items) per
 	// work process; deliveries have their own (WebhookConcurrency).
 	WorkerConcurrency int `env:"WORKER_CONCURRENCY"`
+	// ApplyBatch is the most pending session events one transaction applies (1: each
+	// event in its own transaction).
+	ApplyBatch int `env:"APPLY_BATCH" envDefault:"64"`
 	// RelayAfter is the age after which a pending inbox row or delivery is re-enqueued.
 	RelayAfter time.Duration `env:"RELAY_AFTER" envDefault:"30s"`
 
@@ -300,6 +303,7 @@ func (c *Config) validate() error {
 	}{
 		{"DATABASE_POOL", c.DatabasePool},
 		{"WORKER_CONCURRENCY", c.WorkerConcurrency},
+		{"APPLY_BATCH", c.ApplyBatch},
 		{"WEBHOOK_CONCURRENCY", c.WebhookConcurrency},
 		{"WEBHOOK_DESTINATION_CONCURRENCY", c.WebhookDestinationConcurrency},
 		{"WEBHOOK_MAX_ATTEMPTS", c.WebhookMaxAttempts},
@@ -366,7 +370,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.String("database_url", RedactURL(c.DatabaseURL)),
 		slog.String("redis_url", RedactURL(c.RedisURL)),
+		slog.Int("database_pool", c.DatabasePool),
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
+		slog.Int("apply_batch", c.ApplyBatch),
 		slog.Int("webhook_concurrency", c.WebhookConcurrency),
 		slog.Int("webhook_destination_concurrency", c.WebhookDestinationConcurrency),
 		slog.Duration("relay_after", c.RelayAfter),

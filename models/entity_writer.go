@@ -92,9 +92,7 @@ func (w *entityWriter) activity(typ string, details map[string]any) error {
 		Details:       details,
 		CreatedAt:     w.now,
 	}
-	if err := w.tx.Create(a).Error; err != nil {
-		return err
-	}
+	w.tx.rows.activities = append(w.tx.rows.activities, a)
 	fields := w.identity()
 	fields["activity"] = a.Resource()
 	return w.event(EventActivityCreated, fields)

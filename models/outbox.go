@@ -51,7 +51,7 @@ type OutboxEvent struct {
 // TableName is the table of outbox events.
 func (OutboxEvent) TableName() string { return "outbox_events" }
 
-// insertEvent writes an event whose body is fields plus the envelope (event_id,
+// insertEvent writes (at the transaction's end, with the others) an event whose body is fields plus the envelope (event_id,
 // webhook_type, application_id, created_at, timestamp, sequence). The envelope wins over
 // a field of the same name.
 func insertEvent(tx *txn, appID string, entityID *string, typ string, seq int64, at time.Time, fields map[string]any) (*OutboxEvent, error) {
@@ -85,9 +85,7 @@ func insertEvent(tx *txn, appID string, entityID *string, typ string, seq int64,
 		return nil, fmt.Errorf("encode %s event canonically: %w", typ, err)
 	}
 	ev.Body = string(b)
-	if err := tx.Create(ev).Error; err != nil {
-		return nil, err
-	}
+	tx.rows.events = append(tx.rows.events, ev)
 	return ev, fanOut(tx, ev)
 }
 
@@ -121,7 +119,7 @@ func equalJSON(a, b any) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// fanOut writes a pending delivery of ev to every enabled destination of its
+// fanOut writes (at the transaction's end) a pending delivery of ev to every enabled destination of its
 // application that subscribes to its type.
 func fanOut(tx *txn, ev *OutboxEvent) error {
 	dests, ok := tx.destinations[ev.ApplicationID]
@@ -134,25 +132,17 @@ func fanOut(tx *txn, ev *OutboxEvent) error {
 		}
 		tx.destinations[ev.ApplicationID] = dests
 	}
-	var rows []Delivery
 	for i := range dests {
 		if !dests[i].Subscribes(ev.Type) {
 			continue
 		}
 		at := ev.CreatedAt
-		rows = append(rows, Delivery{
+		d := &Delivery{
 			ID: newID(), ApplicationID: ev.ApplicationID, EventID: ev.ID, DestinationID: dests[i].ID,
 			State: DeliveryPending, CreatedAt: at, UpdatedAt: at, EnqueuedAt: at,
 			NextAttemptAt: &at, CycleStartedAt: &at,
-		})
-	}
-	if len(rows) == 0 {
-		return nil
-	}
-	if err := tx.Create(&rows).Error; err != nil {
-		return err
-	}
-	for _, d := range rows {
+		}
+		tx.rows.deliveries = append(tx.rows.deliveries, d)
 		tx.deliver(DeliveryRef{ID: d.ID, DestinationID: d.DestinationID, At: d.CreatedAt})
 	}
 	return nil

@@ -1,8 +1,6 @@
 package models
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -26,50 +24,6 @@ const (
 	// SessionInvalid: the stored event could not be read; it failed for good.
 	SessionInvalid SessionOutcome = "invalid"
 )
-
-// ApplySessionEvent applies the session event stored in inbox item id, once, in one
-// transaction under the entity's row lock: it creates the entity when its vendor_data is
-// unknown, gathers the facts (the entity's status, the session so far, blocklist hits),
-// asks rules.DecideSession what the event records and does, and writes that: the event in
-// the session's history and, when it is the latest, as the session's status; the
-// counters recomputed from the sessions table; features, profile and timestamps by
-// upstream time; the automatic transition; the outbox events of everything that changed.
-func (s *Store) ApplySessionEvent(ctx context.Context, id string) (SessionOutcome, error) {
-	var outcome SessionOutcome
-	err := s.transaction(ctx, func(tx *txn) error {
-		item, err := lockInboxItem(tx, id)
-		if err != nil {
-			return err
-		}
-		if item.State != InboxPending {
-			outcome = SessionAlreadyApplied
-			return nil
-		}
-		var in SessionEventInput
-		err = json.Unmarshal([]byte(item.Payload), &in)
-		facts, problems := rules.ReadDecision(in.Kind, in.Decision)
-		if err != nil || len(problems) > 0 || !ValidKind(in.Kind) || !rules.ValidSessionStatus(in.Status) {
-			outcome = SessionInvalid
-			return finishInboxItem(tx, item, tx.Now(), "the stored event is not a valid session event")
-		}
-		var app Application
-		if err := tx.Where("id = ?", item.ApplicationID).Take(&app).Error; err != nil {
-			return fmt.Errorf("read application: %w", err)
-		}
-		eventAt := time.Unix(in.Timestamp, 0).UTC()
-		e, _, err := s.lockOrCreateEntity(tx, app.ID, "session", eventAt, entityKey{in.Kind, in.VendorData})
-		if err != nil {
-			return err
-		}
-		a := sessionApply{tx: tx, app: &app, in: in, facts: facts, eventAt: eventAt, inboxID: item.ID}
-		outcome, err = a.run(e)
-		if err != nil {
-			return fmt.Errorf("apply session %s event: %w", in.SessionID, err)
-		}
-		return finishInboxItem(tx, item, tx.Now(), "")
-	})
-	return outcome, err
-}
 
 // sessionApply is one session event being applied.
 type sessionApply struct {
@@ -221,17 +175,21 @@ func (a *sessionApply) recordEvent(e *Entity, sess *Session, known bool, d rules
 		return fmt.Errorf("save session: %w", err)
 	}
 	if d.Current && known {
-		// One event of a session's history is its current status.
+		// One event of a session's history is its current status: among those stored,
+		// and among those this transaction writes at its end.
 		if err := a.tx.Model(&SessionEvent{}).Where("session_pk = ? AND current", sess.ID).Update("current", false).Error; err != nil {
 			return fmt.Errorf("update session history: %w", err)
 		}
+		for _, ev := range a.tx.rows.sessionEvents {
+			if ev.SessionPK == sess.ID {
+				ev.Current = false
+			}
+		}
 	}
 	inboxID := a.inboxID
-	ev := SessionEvent{ID: newID(), SessionPK: sess.ID, InboxID: &inboxID, ReportedStatus: a.in.Status,
-		Status: d.Recorded, Reason: d.Reason, EventAt: a.eventAt, Current: d.Current, ReceivedAt: a.tx.Now()}
-	if err := a.tx.Create(&ev).Error; err != nil {
-		return fmt.Errorf("add to session history: %w", err)
-	}
+	a.tx.rows.sessionEvents = append(a.tx.rows.sessionEvents, &SessionEvent{ID: newID(), SessionPK: sess.ID,
+		InboxID: &inboxID, ReportedStatus: a.in.Status, Status: d.Recorded, Reason: d.Reason, EventAt: a.eventAt,
+		Current: d.Current, ReceivedAt: a.tx.Now()})
 	return nil
 }
 

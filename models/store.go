@@ -47,6 +47,8 @@ type Store struct {
 	afterCommit AfterCommit
 	// noIntakeBatching stores each intake row in a commit of its own.
 	noIntakeBatching bool
+	// applyBatch is the most session events one transaction applies.
+	applyBatch int
 	// poolSize is the most PostgreSQL connections held open.
 	poolSize int
 	// intake shares commits between concurrent intake requests (PostgreSQL only).
@@ -66,6 +68,12 @@ func WithPoolSize(n int) Option {
 	return func(s *Store) { s.poolSize = n }
 }
 
+// WithApplyBatch sets the most pending session events one transaction applies
+// (default 64; 1 applies each in its own transaction).
+func WithApplyBatch(n int) Option {
+	return func(s *Store) { s.applyBatch = n }
+}
+
 // WithIntakeBatching turns intake group commit on (the default on PostgreSQL) or off.
 func WithIntakeBatching(on bool) Option {
 	return func(s *Store) { s.noIntakeBatching = !on }
@@ -73,7 +81,7 @@ func WithIntakeBatching(on bool) Option {
 
 // Open connects to dsn: a postgres:// URL, or a SQLite file path for the embedded store.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now}
+	s := &Store{now: time.Now, applyBatch: defaultApplyBatch}
 	for _, o := range opts {
 		o(s)
 	}

@@ -60,6 +60,68 @@ type txn struct {
 	// audits are the status records the transaction wrote, linked into their
 	// application's audit chain just before the commit (chain.go).
 	audits []*StatusChange
+	// rows are the append-only rows the transaction wrote (events, deliveries, timeline
+	// entries, session history), inserted with one multi-row statement per table just
+	// before the commit. Nothing reads them back in the transaction that writes them.
+	rows pendingRows
+	// apps caches the applications the transaction read (settings, secrets), by id.
+	apps map[string]*Application
+}
+
+// pendingRows are rows a transaction inserts at its end, table by table.
+type pendingRows struct {
+	events        []*OutboxEvent
+	deliveries    []*Delivery
+	activities    []*Activity
+	sessionEvents []*SessionEvent
+}
+
+// insertBatchRows bounds the rows of one multi-row insert (PostgreSQL takes at most
+// 65,535 parameters in a statement).
+const insertBatchRows = 500
+
+// flushRows inserts the rows the transaction wrote, in an order their foreign keys
+// accept (events before the deliveries of them).
+func (t *txn) flushRows() error {
+	r := &t.rows
+	if len(r.events) > 0 {
+		if err := t.CreateInBatches(r.events, insertBatchRows).Error; err != nil {
+			return fmt.Errorf("write events: %w", err)
+		}
+	}
+	if len(r.deliveries) > 0 {
+		if err := t.CreateInBatches(r.deliveries, insertBatchRows).Error; err != nil {
+			return fmt.Errorf("write deliveries: %w", err)
+		}
+	}
+	if len(r.activities) > 0 {
+		if err := t.CreateInBatches(r.activities, insertBatchRows).Error; err != nil {
+			return fmt.Errorf("write timeline entries: %w", err)
+		}
+	}
+	if len(r.sessionEvents) > 0 {
+		if err := t.CreateInBatches(r.sessionEvents, insertBatchRows).Error; err != nil {
+			return fmt.Errorf("write session history: %w", err)
+		}
+	}
+	t.rows = pendingRows{}
+	return nil
+}
+
+// application returns an application the transaction reads (cached for its length).
+func (t *txn) application(id string) (*Application, error) {
+	if app, ok := t.apps[id]; ok {
+		return app, nil
+	}
+	var app Application
+	if err := t.Where("id = ?", id).Take(&app).Error; err != nil {
+		return nil, fmt.Errorf("read application: %w", err)
+	}
+	if t.apps == nil {
+		t.apps = map[string]*Application{}
+	}
+	t.apps[id] = &app
+	return &app, nil
 }
 
 // Now is the transaction's time: the store's clock, read once at the first call. Helpers
@@ -71,6 +133,10 @@ func (t *txn) Now() time.Time {
 	}
 	return t.now
 }
+
+// resetClock makes the next Now read the clock again: a transaction that applies
+// several inbox items times each item's changes after that item's locks.
+func (t *txn) resetClock() { t.now = time.Time{} }
 
 // addInbox inserts an inbox item and has its job enqueued after commit.
 func (t *txn) addInbox(item *InboxItem) error {
@@ -98,6 +164,9 @@ func (s *Store) transaction(ctx context.Context, fn func(tx *txn) error) error {
 	err := s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
 		t.DB = db
 		if err := fn(t); err != nil {
+			return err
+		}
+		if err := t.flushRows(); err != nil {
 			return err
 		}
 		// Last, so that the chain head is the last lock the transaction takes.

@@ -72,7 +72,8 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger, dsn strin
 		Timeout: workers.QuickTimeout,
 	}
 	store, err := models.Open(ctx, dsn, models.WithAfterCommit(dispatcher.Committed),
-		models.WithIntakeBatching(cfg.IntakeGroupCommit), models.WithPoolSize(cfg.DatabasePool))
+		models.WithIntakeBatching(cfg.IntakeGroupCommit), models.WithPoolSize(cfg.DatabasePool),
+		models.WithApplyBatch(cfg.ApplyBatch))
 	if err != nil {
 		svc.closeQueue()
 		return svc, err

@@ -1,0 +1,209 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/standinghq/standing/rules"
+	"github.com/standinghq/standing/tasks"
+)
+
+// defaultApplyBatch is how many session events one transaction applies at most, unless
+// WithApplyBatch says otherwise.
+const defaultApplyBatch = 64
+
+// invalidSessionEvent is the error kept on an inbox item that is no session event.
+const invalidSessionEvent = "the stored event is not a valid session event"
+
+// ApplySessionEvent applies the session event stored in inbox item id, once, in one
+// transaction under the entity's row lock: it creates the entity when its vendor_data is
+// unknown, gathers the facts (the entity's status, the session so far, blocklist hits),
+// asks rules.DecideSession what the event records and does, and writes that: the event in
+// the session's history and, when it is the latest, as the session's status; the
+// counters recomputed from the sessions table; features, profile and timestamps by
+// upstream time; the automatic transition; the outbox events of everything that changed.
+//
+// The same transaction also applies up to WithApplyBatch-1 other pending session events
+// that no other transaction holds and that never failed (their own jobs then find them
+// applied): under load, many events share one commit and one multi-row insert per table.
+// The batch goes in entity order, so that concurrent batches cannot deadlock, and each
+// entity's events in upstream-time order. When the batch fails, the item is applied
+// alone, so that an event the database refuses fails only its own job.
+func (s *Store) ApplySessionEvent(ctx context.Context, id string) (SessionOutcome, error) {
+	settled, err := s.inboxSettled(ctx, id)
+	if err != nil || settled {
+		return SessionAlreadyApplied, err
+	}
+	outcome, err := s.applySessionEvents(ctx, id, max(1, s.applyBatch))
+	if err != nil && !errors.Is(err, ErrUnknownJob) && !IsUnavailable(err) {
+		outcome, err = s.applySessionEvents(ctx, id, 1)
+	}
+	return outcome, err
+}
+
+// inboxSettled reports whether inbox item id is applied or failed for good: one read
+// without a lock, since a settled item never changes. An unknown id is ErrUnknownJob.
+func (s *Store) inboxSettled(ctx context.Context, id string) (bool, error) {
+	if !validUUID(id) {
+		return false, fmt.Errorf("%q: %w", id, ErrUnknownJob)
+	}
+	var item InboxItem
+	err := s.db.WithContext(ctx).Select("state").Where("id = ?", id).Take(&item).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return false, fmt.Errorf("%s: %w", id, ErrUnknownJob)
+	}
+	if err != nil {
+		return false, err
+	}
+	return item.State != InboxPending, nil
+}
+
+// queuedSession is a session event read from its locked inbox item.
+type queuedSession struct {
+	item    *InboxItem
+	in      SessionEventInput
+	facts   rules.DecisionFacts
+	eventAt time.Time
+}
+
+// applySessionEvents applies inbox item id and up to limit-1 other pending session
+// events in one transaction, and returns what applying id did.
+func (s *Store) applySessionEvents(ctx context.Context, id string, limit int) (SessionOutcome, error) {
+	var outcome SessionOutcome
+	err := s.transaction(ctx, func(tx *txn) error {
+		own, err := lockInboxItem(tx, id)
+		if err != nil {
+			return err
+		}
+		if own.State != InboxPending {
+			outcome = SessionAlreadyApplied
+			return nil
+		}
+		items := []*InboxItem{own}
+		if limit > 1 {
+			more, err := claimPendingInbox(tx, tasks.TypeSessionApply, own.ID, limit-1)
+			if err != nil {
+				return err
+			}
+			items = append(items, more...)
+		}
+		queued, invalid := readSessionEvents(items)
+		if invalid[own.ID] {
+			outcome = SessionInvalid
+		}
+		for _, q := range queued {
+			o, err := s.applyQueuedSession(tx, q)
+			if err != nil {
+				return fmt.Errorf("apply session %s event: %w", q.in.SessionID, err)
+			}
+			if q.item == own {
+				outcome = o
+			}
+		}
+		return finishInboxItems(tx, items, invalid, invalidSessionEvent)
+	})
+	return outcome, err
+}
+
+// readSessionEvents reads the events of locked inbox items, in the order they are
+// applied: by application and entity (the byte order lockOrCreateEntities locks in),
+// then by upstream time and arrival. It names the items that hold no valid event.
+func readSessionEvents(items []*InboxItem) ([]*queuedSession, map[string]bool) {
+	var queued []*queuedSession
+	invalid := map[string]bool{}
+	for _, item := range items {
+		q := &queuedSession{item: item}
+		err := json.Unmarshal([]byte(item.Payload), &q.in)
+		facts, problems := rules.ReadDecision(q.in.Kind, q.in.Decision)
+		q.facts = facts
+		if err != nil || len(problems) > 0 || !ValidKind(q.in.Kind) || !rules.ValidSessionStatus(q.in.Status) {
+			invalid[item.ID] = true
+			continue
+		}
+		q.eventAt = time.Unix(q.in.Timestamp, 0).UTC()
+		queued = append(queued, q)
+	}
+	sort.SliceStable(queued, func(i, j int) bool {
+		a, b := queued[i], queued[j]
+		switch {
+		case a.item.ApplicationID != b.item.ApplicationID:
+			return a.item.ApplicationID < b.item.ApplicationID
+		case a.in.Kind != b.in.Kind:
+			return a.in.Kind < b.in.Kind
+		case a.in.VendorData != b.in.VendorData:
+			return a.in.VendorData < b.in.VendorData
+		case !a.eventAt.Equal(b.eventAt):
+			return a.eventAt.Before(b.eventAt)
+		}
+		return a.item.CreatedAt.Before(b.item.CreatedAt)
+	})
+	return queued, invalid
+}
+
+// applyQueuedSession applies one event of a batch under its entity's lock.
+func (s *Store) applyQueuedSession(tx *txn, q *queuedSession) (SessionOutcome, error) {
+	app, err := tx.application(q.item.ApplicationID)
+	if err != nil {
+		return "", err
+	}
+	// Each event's changes are timed after its own entity's lock.
+	tx.resetClock()
+	e, _, err := s.lockOrCreateEntity(tx, app.ID, "session", q.eventAt, entityKey{q.in.Kind, q.in.VendorData})
+	if err != nil {
+		return "", err
+	}
+	a := sessionApply{tx: tx, app: app, in: q.in, facts: q.facts, eventAt: q.eventAt, inboxID: q.item.ID}
+	return a.run(e)
+}
+
+// claimPendingInbox locks up to n pending items of taskType besides except that no other
+// transaction holds and that never failed (an item that failed is retried on its own),
+// oldest first.
+func claimPendingInbox(tx *txn, taskType, except string, n int) ([]*InboxItem, error) {
+	var items []*InboxItem
+	err := tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE", Options: "SKIP LOCKED"}).
+		Where("state = ? AND attempts = 0 AND task_type = ? AND id <> ?", InboxPending, taskType, except).
+		Order("created_at").Limit(n).Find(&items).Error
+	if err != nil {
+		return nil, fmt.Errorf("claim pending %s jobs: %w", taskType, err)
+	}
+	return items, nil
+}
+
+// finishInboxItems marks locked items applied, or failed with failure for those named
+// in failed, in one statement per outcome.
+func finishInboxItems(tx *txn, items []*InboxItem, failed map[string]bool, failure string) error {
+	now := tx.Now()
+	var applied, refused []string
+	for _, item := range items {
+		item.State, item.AppliedAt, item.LastError = InboxApplied, &now, ""
+		if failed[item.ID] {
+			item.State, item.LastError = InboxFailed, failure
+			refused = append(refused, item.ID)
+			continue
+		}
+		applied = append(applied, item.ID)
+	}
+	for _, set := range []struct {
+		ids          []string
+		state, error string
+	}{{applied, InboxApplied, ""}, {refused, InboxFailed, failure}} {
+		if len(set.ids) == 0 {
+			continue
+		}
+		err := tx.Model(&InboxItem{}).Where("id IN ?", set.ids).Updates(map[string]any{
+			"state": set.state, "applied_at": now, "last_error": set.error, "attempts": gorm.Expr("attempts + 1"),
+		}).Error
+		if err != nil {
+			return fmt.Errorf("mark jobs %s: %w", set.state, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package models_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/standinghq/standing/models"
+	"github.com/standinghq/standing/rules"
+)
+
+// sessionHistory is the session events of an entity: every session's history length and
+// current status, by the session id without its per-run prefix.
+func sessionHistory(t *testing.T, b bundle, vd string, sessions int) map[string][2]any {
+	t.Helper()
+	out := map[string][2]any{}
+	for s := range sessions {
+		sid := fmt.Sprintf("%s-s-%d", vd, s)
+		r, err := b.store.GetSession(context.Background(), b.app.ID, sid)
+		require.NoError(t, err)
+		out[fmt.Sprintf("s-%d", s)] = [2]any{len(r.History), r.Status}
+	}
+	return out
+}
+
+// One job applies every pending session event in one transaction: the entity, its
+// sessions' histories and its events come out as when the events are applied one by
+// one, each event exactly once, and the other events' jobs find their items applied.
+func TestABatchOfSessionEventsIsAppliedAsOneByOne(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, b bundle) {
+		ctx := context.Background()
+		load := func(vd string) []models.SessionEventInput {
+			var evs []models.SessionEventInput
+			finals := []string{rules.SessionApproved, rules.SessionDeclined, rules.SessionInReview}
+			for s := range 6 {
+				sid := fmt.Sprintf("%s-s-%d", vd, s)
+				at := base + int64(s*100)
+				evs = append(evs, ev(vd, sid, rules.SessionInProgress, at, nil))
+				final := finals[s%len(finals)]
+				evs = append(evs, ev(vd, sid, final, at+10, idv(final, fmt.Sprintf("Name %d", s))))
+			}
+			return evs
+		}
+		apply(t, b, load("single")...)
+
+		batched := load("batched")
+		rand.Shuffle(len(batched), func(i, j int) { batched[i], batched[j] = batched[j], batched[i] })
+		var ids []string
+		for _, in := range batched {
+			item, _, err := b.store.IngestSessionEvent(ctx, b.app.ID, in)
+			require.NoError(t, err)
+			ids = append(ids, item.ID)
+		}
+		outcome, err := b.store.ApplySessionEvent(ctx, ids[len(ids)-1])
+		require.NoError(t, err)
+		require.Contains(t, []models.SessionOutcome{models.SessionCurrent, models.SessionHistory}, outcome)
+		for _, id := range ids {
+			item, err := b.store.InboxItem(ctx, b.app.ID, id)
+			require.NoError(t, err)
+			require.Equal(t, models.InboxApplied, item.State, "one job applied the whole batch")
+			require.Equal(t, 1, item.Attempts)
+			outcome, err := b.store.ApplySessionEvent(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, models.SessionAlreadyApplied, outcome)
+		}
+
+		single, batch := entity(t, b, "single"), entity(t, b, "batched")
+		want, got := comparable(single), comparable(batch)
+		want.VendorData, got.VendorData = "", ""
+		require.Equal(t, want, got)
+		require.Equal(t, 6, batch.SessionCount)
+		require.Equal(t, 2, batch.ApprovedCount)
+		require.Equal(t, 2, batch.DeclinedCount)
+		require.Equal(t, sessionHistory(t, b, "single", 6), sessionHistory(t, b, "batched", 6))
+
+		// The batch wrote the same kinds of events, numbered 1, 2, … without gaps.
+		kinds := func(e *models.Entity) []string {
+			evs, _ := events(t, b, e.ID)
+			var out []string
+			for i, ev := range evs {
+				require.Equal(t, int64(i+1), ev.Sequence)
+				out = append(out, ev.Type)
+			}
+			return out
+		}
+		require.ElementsMatch(t, kinds(single), kinds(batch))
+	})
+}
+
+// An item of a batch that holds no valid session event fails for good on its own; the
+// others of its batch are applied.
+func TestAnInvalidItemInABatchFailsAlone(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, b bundle) {
+		ctx := context.Background()
+		var ids []string
+		for s := range 3 {
+			item, _, err := b.store.IngestSessionEvent(ctx, b.app.ID,
+				ev("u-bad", fmt.Sprintf("bad-s-%d", s), rules.SessionInProgress, base+int64(s), nil))
+			require.NoError(t, err)
+			ids = append(ids, item.ID)
+		}
+		_, err := b.store.ExecForTest(ctx, `UPDATE inbox SET payload = '{"kind":"robot"}' WHERE id = ?`, ids[1])
+		require.NoError(t, err)
+
+		outcome, err := b.store.ApplySessionEvent(ctx, ids[1])
+		require.NoError(t, err)
+		require.Equal(t, models.SessionInvalid, outcome)
+		for i, id := range ids {
+			item, err := b.store.InboxItem(ctx, b.app.ID, id)
+			require.NoError(t, err)
+			if i == 1 {
+				require.Equal(t, models.InboxFailed, item.State)
+				require.Equal(t, "the stored event is not a valid session event", item.LastError)
+				continue
+			}
+			require.Equal(t, models.InboxApplied, item.State)
+		}
+		require.Equal(t, 2, entity(t, b, "u-bad").SessionCount)
+	})
+}
