@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -64,34 +63,6 @@ type DeliveryJob struct {
 	Destination Destination
 }
 
-// ClaimDelivery takes a pending delivery for one attempt, for at most hold: until then
-// no other worker attempts it. It returns nil when the delivery is done, deleted, or
-// being attempted elsewhere.
-func (s *Store) ClaimDelivery(ctx context.Context, id string, hold time.Duration) (*DeliveryJob, error) {
-	if !validUUID(id) {
-		return nil, nil
-	}
-	now := s.Now()
-	db := s.db.WithContext(ctx)
-	res := db.Model(&Delivery{}).
-		Where("id = ? AND state = ? AND (attempting_until IS NULL OR attempting_until < ?)", id, DeliveryPending, now).
-		Update("attempting_until", now.Add(hold))
-	if res.Error != nil || res.RowsAffected == 0 {
-		return nil, res.Error
-	}
-	var job DeliveryJob
-	if err := db.Where("id = ?", id).Take(&job.Delivery).Error; err != nil {
-		return nil, err
-	}
-	if err := db.Where("id = ?", job.Delivery.EventID).Take(&job.Event).Error; err != nil {
-		return nil, err
-	}
-	if err := db.Where("id = ?", job.Delivery.DestinationID).Take(&job.Destination).Error; err != nil {
-		return nil, err
-	}
-	return &job, nil
-}
-
 // AttemptResult is what one attempt did.
 type AttemptResult struct {
 	Outcome        webhooks.Outcome
@@ -134,99 +105,11 @@ func storableText(s string, limit int) string {
 	return s[:cut]
 }
 
-// RecordAttempt records an attempt in the delivery log and, in the same transaction,
-// what the delivery policy decides of it (webhooks.Policy.Next: delivered, retried
-// later, or failed for good). It keeps the destination's failure streak, and disables a
-// destination the policy says to (410, or failing for DisableAfter), announcing it with
-// destination.disabled to the application's other destinations.
-func (s *Store) RecordAttempt(ctx context.Context, job *DeliveryJob, r AttemptResult, p webhooks.Policy) (DeliveryDecision, error) {
-	var dec DeliveryDecision
-	err := s.transaction(ctx, func(tx *txn) error {
-		now := tx.Now()
-		d := job.Delivery
-		dec.Attempt = d.Attempts + 1
-		r.Error = storableText(r.Error, 2000)
-		if r.Outcome != webhooks.Skipped {
-			if err := logAttempt(tx, job, r, dec.Attempt, now); err != nil {
-				return err
-			}
-		}
-		cycle := d.CreatedAt
-		if d.CycleStartedAt != nil {
-			cycle = *d.CycleStartedAt
-		}
-		next := p.Next(webhooks.Attempt{Outcome: r.Outcome, Number: dec.Attempt, RetryAfter: r.RetryAfter,
-			At: now, CycleStarted: cycle, Error: r.Error})
-		updates := map[string]any{"attempts": dec.Attempt, "attempting_until": nil, "updated_at": now, "last_error": next.Error}
-		if r.Status != 0 {
-			updates["last_status"] = r.Status
-		}
-		switch next.Step {
-		case webhooks.StepDelivered:
-			dec.State = DeliveryDelivered
-			updates["delivered_at"] = now
-		case webhooks.StepRetry:
-			dec.State, dec.RetryIn = DeliveryPending, next.RetryIn
-			updates["next_attempt_at"] = now.Add(next.RetryIn)
-		default:
-			dec.State = DeliveryFailed
-		}
-		updates["state"] = dec.State
-		// Only the attempt that holds the claim decides: one that took too long to record
-		// must not overwrite what a later attempt recorded.
-		q := tx.Model(&Delivery{}).Where("id = ? AND state = ?", d.ID, DeliveryPending)
-		if d.AttemptingUntil != nil {
-			q = q.Where("attempting_until = ?", *d.AttemptingUntil)
-		}
-		res := q.Updates(updates)
-		if res.Error != nil {
-			return fmt.Errorf("record the delivery's state: %w", res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return ErrClaimLost
-		}
-		if r.Outcome == webhooks.Skipped {
-			return nil
-		}
-		return s.keepFailureStreak(tx, job, next, p)
-	})
-	return dec, err
-}
-
-// logAttempt adds an attempt to the delivery log.
-func logAttempt(tx *txn, job *DeliveryJob, r AttemptResult, number int, now time.Time) error {
-	d := job.Delivery
-	attempt := DeliveryAttempt{
-		ID: newID(), DeliveryID: d.ID, DestinationID: d.DestinationID, EventID: d.EventID,
-		WebhookType: job.Event.Type, Attempt: number, RequestURL: r.RequestURL,
-		RequestHeaders: r.RequestHeaders, ResponseBody: storableText(r.ResponseBody, maxStoredBody),
-		ResponseTimeMs: int(r.Duration.Milliseconds()), Error: r.Error, CreatedAt: now,
-	}
-	if attempt.RequestHeaders == nil {
-		attempt.RequestHeaders = map[string]string{} // gorm writes a nil map as "" into a NOT NULL JSON column
-	}
-	if r.Status != 0 {
-		status := r.Status
-		attempt.ResponseStatus = &status
-	}
-	if err := tx.Create(&attempt).Error; err != nil {
-		return fmt.Errorf("log the attempt: %w", err)
-	}
-	return nil
-}
-
-// keepFailureStreak keeps the destination's failure streak after an attempt (a success
-// ends it) and disables the destination when the policy says so.
+// keepFailureStreak keeps the destination's failure streak after an attempt that did
+// not deliver (endFailureStreaks ends it after one that did) and disables the
+// destination when the policy says so.
 func (s *Store) keepFailureStreak(tx *txn, job *DeliveryJob, next webhooks.Next, p webhooks.Policy) error {
 	now := tx.Now()
-	if next.Step == webhooks.StepDelivered {
-		// A success ends the failure streak. The update locks the destination only when
-		// there is a streak to end: deliveries to a healthy destination do not queue
-		// behind each other's commits on its row.
-		return tx.Model(&Destination{}).
-			Where("application_id = ? AND id = ? AND failing_since IS NOT NULL", job.Destination.ApplicationID, job.Delivery.DestinationID).
-			Update("failing_since", nil).Error
-	}
 	dest, err := lockDestination(tx, job.Destination.ApplicationID, job.Delivery.DestinationID)
 	if errors.Is(err, ErrNotFound) {
 		return nil // deleted meanwhile

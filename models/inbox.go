@@ -92,20 +92,35 @@ func newInboxItem(appID, taskType string, payload any, now time.Time) (*InboxIte
 // cannot help. It is a NotFound error.
 var ErrUnknownJob error = &Error{Kind: NotFound, Msg: "no such inbox item"}
 
-// lockInboxItem locks an inbox item for the rest of the transaction.
+// lockInboxItem locks an inbox item for the rest of the transaction, waiting for
+// another transaction that holds it.
 func lockInboxItem(tx *txn, id string) (*InboxItem, error) {
+	item, err := takeInboxItem(forUpdate(tx), id)
+	if err == nil && item == nil {
+		return nil, fmt.Errorf("%s: %w", id, ErrUnknownJob)
+	}
+	return item, err
+}
+
+// tryLockInboxItem locks an inbox item as lockInboxItem does, unless another
+// transaction holds it (or it does not exist): then it returns nil without waiting.
+func tryLockInboxItem(tx *txn, id string) (*InboxItem, error) {
+	return takeInboxItem(tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE", Options: "SKIP LOCKED"}), id)
+}
+
+// takeInboxItem reads inbox item id through q (a locking query), nil if none.
+func takeInboxItem(q *gorm.DB, id string) (*InboxItem, error) {
 	if !validUUID(id) {
 		return nil, fmt.Errorf("%q: %w", id, ErrUnknownJob)
 	}
-	var item InboxItem
-	err := forUpdate(tx).Where("id = ?", id).Take(&item).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, fmt.Errorf("%s: %w", id, ErrUnknownJob)
-	}
-	if err != nil {
+	var items []InboxItem
+	if err := q.Where("id = ?", id).Limit(1).Find(&items).Error; err != nil {
 		return nil, err
 	}
-	return &item, nil
+	if len(items) == 0 {
+		return nil, nil
+	}
+	return &items[0], nil
 }
 
 // finishInboxItem marks a locked item applied, or failed with a reason.

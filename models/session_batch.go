@@ -41,11 +41,18 @@ func (s *Store) ApplySessionEvent(ctx context.Context, id string) (SessionOutcom
 	if err != nil || settled {
 		return SessionAlreadyApplied, err
 	}
-	outcome, err := s.applySessionEvents(ctx, id, max(1, s.applyBatch))
-	if err != nil && !errors.Is(err, ErrUnknownJob) && !IsUnavailable(err) {
-		outcome, err = s.applySessionEvents(ctx, id, 1)
+	// While another transaction holds the item (in its batch), this job applies other
+	// pending events rather than wait; then it waits for the item's fate.
+	outcome, err := s.applySessionEvents(ctx, id, max(1, s.applyBatch), false)
+	if err == nil && outcome != "" {
+		return outcome, nil
 	}
-	return outcome, err
+	if err != nil && (errors.Is(err, ErrUnknownJob) || IsUnavailable(err)) {
+		return "", err
+	}
+	// The batch failed (any of its items may be why), or the item was another's: this
+	// item alone, waiting for its lock. An item another batch applied is then applied.
+	return s.applySessionEvents(ctx, id, 1, true)
 }
 
 // inboxSettled reports whether inbox item id is applied or failed for good: one read
@@ -74,31 +81,55 @@ type queuedSession struct {
 }
 
 // applySessionEvents applies inbox item id and up to limit-1 other pending session
-// events in one transaction, and returns what applying id did.
-func (s *Store) applySessionEvents(ctx context.Context, id string, limit int) (SessionOutcome, error) {
+// events in one transaction, and returns what applying id did. Unless wait is set, an
+// item another transaction holds is left to it: the batch holds only other events, and
+// the outcome is empty.
+func (s *Store) applySessionEvents(ctx context.Context, id string, limit int, wait bool) (SessionOutcome, error) {
 	var outcome SessionOutcome
 	err := s.transaction(ctx, func(tx *txn) error {
-		own, err := lockInboxItem(tx, id)
+		lock := tryLockInboxItem
+		if wait {
+			lock = lockInboxItem
+		}
+		own, err := lock(tx, id)
 		if err != nil {
 			return err
 		}
-		if own.State != InboxPending {
+		var items []*InboxItem
+		switch {
+		case own == nil:
+			limit++ // the item is in another batch: this batch is of other items only
+		case own.State != InboxPending:
 			outcome = SessionAlreadyApplied
 			return nil
+		default:
+			items = append(items, own)
 		}
-		items := []*InboxItem{own}
 		if limit > 1 {
-			more, err := claimPendingInbox(tx, tasks.TypeSessionApply, own.ID, limit-1)
+			more, err := claimPendingInbox(tx, tasks.TypeSessionApply, id, limit-1)
 			if err != nil {
 				return err
 			}
 			items = append(items, more...)
 		}
 		queued, invalid := readSessionEvents(items)
-		if invalid[own.ID] {
+		if invalid[id] {
 			outcome = SessionInvalid
 		}
+		var done []*InboxItem
 		for _, q := range queued {
+			if q.item != own {
+				// Another batch's entity: its event waits for a later batch rather than
+				// this batch for that one's commit.
+				held, err := s.entityHeldElsewhere(tx, q.item.ApplicationID, entityKey{q.in.Kind, q.in.VendorData})
+				if err != nil {
+					return err
+				}
+				if held {
+					continue
+				}
+			}
+			done = append(done, q.item)
 			o, err := s.applyQueuedSession(tx, q)
 			if err != nil {
 				return fmt.Errorf("apply session %s event: %w", q.in.SessionID, err)
@@ -107,9 +138,36 @@ func (s *Store) applySessionEvents(ctx context.Context, id string, limit int) (S
 				outcome = o
 			}
 		}
-		return finishInboxItems(tx, items, invalid, invalidSessionEvent)
+		for _, item := range items {
+			if invalid[item.ID] {
+				done = append(done, item)
+			}
+		}
+		return finishInboxItems(tx, done, invalid, invalidSessionEvent)
 	})
 	return outcome, err
+}
+
+// entityHeldElsewhere reports whether another transaction holds the live entity key
+// names (PostgreSQL; SQLite's one writer holds every lock). When it does not, the entity,
+// if it exists, is locked for this transaction.
+func (s *Store) entityHeldElsewhere(tx *txn, appID string, key entityKey) (bool, error) {
+	if s.dialect != Postgres {
+		return false, nil
+	}
+	live := tx.Model(&Entity{}).Select("id").
+		Where("application_id = ? AND kind = ? AND vendor_data = ? AND deleted_at IS NULL", appID, key.Kind, key.VendorData)
+	var ids []string
+	err := live.Session(&gorm.Session{}).Clauses(clause.Locking{Strength: "NO KEY UPDATE", Options: "SKIP LOCKED"}).
+		Limit(1).Pluck("id", &ids).Error
+	if err != nil || len(ids) > 0 {
+		return false, err
+	}
+	var n int64
+	if err := live.Session(&gorm.Session{}).Limit(1).Count(&n).Error; err != nil {
+		return false, err
+	}
+	return n > 0, nil
 }
 
 // readSessionEvents reads the events of locked inbox items, in the order they are

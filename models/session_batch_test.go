@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/standinghq/standing/models"
@@ -119,5 +121,50 @@ func TestAnInvalidItemInABatchFailsAlone(t *testing.T) {
 			require.Equal(t, models.InboxApplied, item.State)
 		}
 		require.Equal(t, 2, entity(t, b, "u-bad").SessionCount)
+	})
+}
+
+// Jobs racing over the same pending events (each batching whatever is free) apply every
+// event exactly once: no item is applied twice, none is left pending, and the counters
+// are those of the events.
+func TestRacingBatchesApplyEveryEventOnce(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, b bundle) {
+		ctx := context.Background()
+		var ids []string
+		for s := range 40 {
+			vd := fmt.Sprintf("race-%d", s%4)
+			item, _, err := b.store.IngestSessionEvent(ctx, b.app.ID,
+				ev(vd, fmt.Sprintf("race-s-%d", s), rules.SessionApproved, base+int64(s), nil))
+			require.NoError(t, err)
+			ids = append(ids, item.ID)
+		}
+		var wg sync.WaitGroup
+		for range 8 {
+			order := append([]string(nil), ids...)
+			rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			wg.Go(func() {
+				for _, id := range order {
+					if _, err := b.store.ApplySessionEvent(ctx, id); !assert.NoError(t, err) {
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for _, id := range ids {
+			item, err := b.store.InboxItem(ctx, b.app.ID, id)
+			require.NoError(t, err)
+			require.Equal(t, models.InboxApplied, item.State)
+			require.Equal(t, 1, item.Attempts, "applied once")
+		}
+		for e := range 4 {
+			got := entity(t, b, fmt.Sprintf("race-%d", e))
+			require.Equal(t, 10, got.SessionCount)
+			require.Equal(t, 10, got.ApprovedCount)
+			evs, _ := events(t, b, got.ID)
+			for i, ev := range evs {
+				require.Equal(t, int64(i+1), ev.Sequence, "one event per sequence number")
+			}
+		}
 	})
 }

@@ -52,7 +52,9 @@ type Store struct {
 	// poolSize is the most PostgreSQL connections held open.
 	poolSize int
 	// intake shares commits between concurrent intake requests (PostgreSQL only).
-	intake *intakeBatcher
+	intake *group[*InboxItem, bool]
+	// deliveries share claims and attempt records between concurrent attempts.
+	deliveries deliveryGroups
 }
 
 // Option configures a Store.
@@ -130,8 +132,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("connect to %s database: %w", s.dialect, err)
 	}
 	s.db = db
+	s.startDeliveryGroups()
 	if s.dialect == Postgres && !s.noIntakeBatching {
-		s.intake = newIntakeBatcher(db)
+		s.intake = newIntakeGroup(db)
 	}
 	return s, nil
 }
@@ -172,6 +175,7 @@ func (s *Store) Close() error {
 	if s.intake != nil {
 		s.intake.close()
 	}
+	s.deliveries.close()
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -101,22 +102,49 @@ func (e DeliveryEnqueuer) Task(ref models.DeliveryRef) *asynq.Task {
 	return tasks.NewDeliveryTask(e.Queues, ref.ID, ref.DestinationID, ref.Retry, at, e.Timeout+30*time.Second, e.Retries)
 }
 
-// EnqueueContext enqueues the jobs of refs. Failures are logged: the deliveries are in
-// the database, and the relay enqueues them later. It stops at the first failure: on the
-// request path, a stalled Redis must cost one timeout, not one per delivery.
+// enqueuers is how many delivery jobs one call enqueues at once: a commit that applied
+// a batch of events may make hundreds of deliveries due, and each enqueue is a Redis
+// round trip.
+const enqueuers = 8
+
+// EnqueueContext enqueues the jobs of refs, up to enqueuers at once. Failures are
+// logged: the deliveries are in the database, and the relay enqueues them later. It
+// stops at the first failure: on the request path, a stalled Redis must cost one
+// timeout, not one per delivery.
 func (e DeliveryEnqueuer) EnqueueContext(ctx context.Context, refs []models.DeliveryRef) {
-	for i, ref := range refs {
-		task := e.Task(ref)
-		_, err := e.Queue.EnqueueContext(ctx, task)
-		if errors.Is(err, asynq.ErrTaskIDConflict) && e.Inspector != nil {
-			err = e.replaceFinished(ctx, task, ref)
-		}
-		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			e.Log.Warn("enqueue delivery failed; the relay will enqueue it (and the rest) later",
-				"delivery_id", ref.ID, "remaining", len(refs)-i-1, "error", err)
-			return
-		}
+	var (
+		next    atomic.Int64
+		stopped atomic.Bool
+		wg      sync.WaitGroup
+	)
+	for range min(enqueuers, len(refs)) {
+		wg.Go(func() {
+			for !stopped.Load() {
+				i := int(next.Add(1)) - 1
+				if i >= len(refs) {
+					return
+				}
+				if err := e.enqueue(ctx, refs[i]); err != nil && !stopped.Swap(true) {
+					e.Log.Warn("enqueue delivery failed; the relay will enqueue it (and the rest) later",
+						"delivery_id", refs[i].ID, "remaining", len(refs)-i-1, "error", err)
+				}
+			}
+		})
 	}
+	wg.Wait()
+}
+
+// enqueue enqueues the job of one delivery; a job already under its id is no failure.
+func (e DeliveryEnqueuer) enqueue(ctx context.Context, ref models.DeliveryRef) error {
+	task := e.Task(ref)
+	_, err := e.Queue.EnqueueContext(ctx, task)
+	if errors.Is(err, asynq.ErrTaskIDConflict) && e.Inspector != nil {
+		err = e.replaceFinished(ctx, task, ref)
+	}
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
 }
 
 // replaceFinished enqueues task again when the job already under its id is one the
