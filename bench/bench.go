@@ -48,6 +48,9 @@ type Config struct {
 	// StatementsFile, when set, receives pg_stat_statements' busiest statements of the
 	// Standing runs (before pgbench).
 	StatementsFile string
+	// Backlog is how many session events the backlog phase queues with no work process
+	// running (first variant only; 0 skips the phase).
+	Backlog int
 	// Keep keeps the temporary directory (logs, database) at the end.
 	Keep bool
 	// Log receives progress lines.
@@ -81,6 +84,8 @@ type Variant struct {
 	Max     Phase              `json:"max"`
 	Paced   Phase              `json:"paced"`
 	PeakRSS map[string]float64 `json:"peak_rss_mib"`
+	// Backlog is the backlog phase, run with the first variant only.
+	Backlog *Backlog `json:"backlog,omitempty"`
 }
 
 // env is what the phases of a run share.
@@ -225,33 +230,18 @@ func (e *env) startProcesses(ctx context.Context, spec VariantSpec) (*processes,
 	ps := &processes{}
 	n := spec.N
 	for i := range 2 * n {
-		port, err := freePort()
-		if err != nil {
-			return ps, err
-		}
 		role := "ingest"
 		if i >= n {
 			role = "work"
 		}
-		name := fmt.Sprintf("%s-%d", role, i%n+1)
-		// A work process serves its health and metrics on STANDING_METRICS_ADDR.
-		addrVar := "STANDING_ADDR"
-		if role == "work" {
-			addrVar = "STANDING_METRICS_ADDR"
-		}
-		envv := append(append(append([]string{}, e.baseEnv...), spec.Env...), fmt.Sprintf("%s=127.0.0.1:%d", addrVar, port))
-		p, err := start(name, filepath.Join(e.dir, fmt.Sprintf("%s-%dx.log", name, n)), envv, e.bin, role)
+		p, url, err := e.startProcess(ctx, spec, fmt.Sprintf("%s-%d", role, i%n+1), role)
 		if err != nil {
 			return ps, err
 		}
-		url := fmt.Sprintf("http://127.0.0.1:%d", port)
 		if role == "ingest" {
 			ps.ingest, ps.ingestURLs = append(ps.ingest, p), append(ps.ingestURLs, url)
 		} else {
 			ps.work, ps.workURLs = append(ps.work, p), append(ps.workURLs, url)
-		}
-		if err := waitReady(ctx, url+"/readyz", 30*time.Second); err != nil {
-			return ps, fmt.Errorf("%s: %w (log in %s)", name, err, p.log.Name())
 		}
 	}
 	return ps, nil
@@ -310,6 +300,13 @@ func (e *env) variant(ctx context.Context, spec VariantSpec, first bool) (Varian
 	}
 	for _, pr := range ps.all() {
 		v.PeakRSS[pr.name] = pr.peakRSS()
+	}
+	if first && e.cfg.Backlog > 0 {
+		b, err := e.backlog(ctx, ps, spec, p)
+		v.Backlog = &b
+		if err != nil {
+			return v, err
+		}
 	}
 	return v, nil
 }

@@ -110,6 +110,11 @@ func (r *Result) Print(w io.Writer) {
 			parts[i] = fmt.Sprintf("%s %.0f MiB", n, v.PeakRSS[n])
 		}
 		fmt.Fprintf(w, "peak RSS %s: %s\n", v.Name, strings.Join(parts, ", "))
+		if b := v.Backlog; b != nil {
+			fmt.Fprintf(w, "backlog %s: %d of %d session events accepted at %.0f/s with no work process (ingest RSS %.0f → %.0f MiB); drained at %.0f/s by a fresh work process, peak RSS %.0f MiB (target < %.0f: %s)\n",
+				v.Name, b.Accepted, b.Events, b.IntakePerSec, b.IngestRSSBefore, b.IngestRSSAfter, b.DrainPerSec, b.WorkPeakRSS,
+				TargetWorkerRSS, verdict(b.WorkPeakRSS > 0 && b.WorkPeakRSS < TargetWorkerRSS && b.DrainPerSec > 0))
+		}
 		if v.Max.LastError != "" {
 			fmt.Fprintf(w, "last failed post %s: %s\n", v.Name, v.Max.LastError)
 		}

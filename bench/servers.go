@@ -6,7 +6,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -65,25 +64,7 @@ func (p *proc) stop(grace time.Duration) {
 }
 
 // peakRSS is the process's peak resident set (VmHWM) in MiB, or -1 when unknown.
-func (p *proc) peakRSS() float64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			if err != nil {
-				return -1
-			}
-			return kb / 1024
-		}
-	}
-	return -1
-}
+func (p *proc) peakRSS() float64 { return p.status("VmHWM:") }
 
 // postgres is the benchmark's own PostgreSQL cluster.
 type postgres struct {

@@ -171,7 +171,11 @@ func (a *sessionApply) recordEvent(e *Entity, sess *Session, known bool, d rules
 		sess.FaceID = &faceID
 	}
 	sess.UpdatedAt = a.tx.Now()
-	if err := a.tx.Save(sess).Error; err != nil {
+	save := a.tx.Save // an update
+	if !known {
+		save = a.tx.Create // not an update that finds no row, then an insert
+	}
+	if err := save(sess).Error; err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}
 	if d.Current && known {

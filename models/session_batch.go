@@ -118,19 +118,21 @@ func (s *Store) applySessionEvents(ctx context.Context, id string, limit int, wa
 		}
 		var done []*InboxItem
 		for _, q := range queued {
+			var locked *Entity
 			if q.item != own {
 				// Another batch's entity: its event waits for a later batch rather than
 				// this batch for that one's commit.
-				held, err := s.entityHeldElsewhere(tx, q.item.ApplicationID, entityKey{q.in.Kind, q.in.VendorData})
+				held, e, err := s.entityHeldElsewhere(tx, q.item.ApplicationID, entityKey{q.in.Kind, q.in.VendorData})
 				if err != nil {
 					return err
 				}
 				if held {
 					continue
 				}
+				locked = e
 			}
 			done = append(done, q.item)
-			o, err := s.applyQueuedSession(tx, q)
+			o, err := s.applyQueuedSession(tx, q, locked)
 			if err != nil {
 				return fmt.Errorf("apply session %s event: %w", q.in.SessionID, err)
 			}
@@ -149,25 +151,32 @@ func (s *Store) applySessionEvents(ctx context.Context, id string, limit int, wa
 }
 
 // entityHeldElsewhere reports whether another transaction holds the live entity key
-// names (PostgreSQL; SQLite's one writer holds every lock). When it does not, the entity,
-// if it exists, is locked for this transaction.
-func (s *Store) entityHeldElsewhere(tx *txn, appID string, key entityKey) (bool, error) {
+// names, or is creating it (PostgreSQL; SQLite's one writer holds every lock). When it
+// does not, this transaction holds the entity (returned, nil when there is none yet or
+// on SQLite) or, when there is none, the lock of its vendor_data.
+func (s *Store) entityHeldElsewhere(tx *txn, appID string, key entityKey) (bool, *Entity, error) {
 	if s.dialect != Postgres {
-		return false, nil
+		return false, nil, nil
 	}
-	live := tx.Model(&Entity{}).Select("id").
+	live := tx.Model(&Entity{}).
 		Where("application_id = ? AND kind = ? AND vendor_data = ? AND deleted_at IS NULL", appID, key.Kind, key.VendorData)
-	var ids []string
+	var found []*Entity
 	err := live.Session(&gorm.Session{}).Clauses(clause.Locking{Strength: "NO KEY UPDATE", Options: "SKIP LOCKED"}).
-		Limit(1).Pluck("id", &ids).Error
-	if err != nil || len(ids) > 0 {
-		return false, err
+		Limit(1).Find(&found).Error
+	if err != nil {
+		return false, nil, err
+	}
+	if len(found) > 0 {
+		return false, found[0], nil
 	}
 	var n int64
-	if err := live.Session(&gorm.Session{}).Limit(1).Count(&n).Error; err != nil {
-		return false, err
+	if err := live.Session(&gorm.Session{}).Limit(1).Count(&n).Error; err != nil || n > 0 {
+		return n > 0, nil, err
 	}
-	return n > 0, nil
+	// No live entity yet: another transaction may be creating it (under its vendor_data
+	// lock, which creating it here would wait for).
+	free, err := s.tryLockVendorData(tx, appID, key.Kind, key.VendorData)
+	return !free, nil, err
 }
 
 // readSessionEvents reads the events of locked inbox items, in the order they are
@@ -205,17 +214,19 @@ func readSessionEvents(items []*InboxItem) ([]*queuedSession, map[string]bool) {
 	return queued, invalid
 }
 
-// applyQueuedSession applies one event of a batch under its entity's lock.
-func (s *Store) applyQueuedSession(tx *txn, q *queuedSession) (SessionOutcome, error) {
+// applyQueuedSession applies one event of a batch under its entity's lock: e, when the
+// caller already locked it, or the entity it locks (or creates) now.
+func (s *Store) applyQueuedSession(tx *txn, q *queuedSession, e *Entity) (SessionOutcome, error) {
 	app, err := tx.application(q.item.ApplicationID)
 	if err != nil {
 		return "", err
 	}
 	// Each event's changes are timed after its own entity's lock.
 	tx.resetClock()
-	e, _, err := s.lockOrCreateEntity(tx, app.ID, "session", q.eventAt, entityKey{q.in.Kind, q.in.VendorData})
-	if err != nil {
-		return "", err
+	if e == nil {
+		if e, _, err = s.lockOrCreateEntity(tx, app.ID, "session", q.eventAt, entityKey{q.in.Kind, q.in.VendorData}); err != nil {
+			return "", err
+		}
 	}
 	a := sessionApply{tx: tx, app: app, in: q.in, facts: q.facts, eventAt: q.eventAt, inboxID: q.item.ID}
 	return a.run(e)

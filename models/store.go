@@ -316,8 +316,23 @@ func (s *Store) lockVendorData(tx *txn, appID, kind, vendorData string) error {
 	if s.dialect != Postgres {
 		return nil
 	}
-	return tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", appID+"/"+kind+"/"+vendorData).Error
+	return tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", vendorDataLockKey(appID, kind, vendorData)).Error
 }
+
+// tryLockVendorData takes lockVendorData's lock unless another transaction holds it
+// (then it reports false without waiting).
+func (s *Store) tryLockVendorData(tx *txn, appID, kind, vendorData string) (bool, error) {
+	if s.dialect != Postgres {
+		return true, nil
+	}
+	var ok bool
+	err := tx.Raw("SELECT pg_try_advisory_xact_lock(hashtextextended(?, 0))", vendorDataLockKey(appID, kind, vendorData)).
+		Row().Scan(&ok)
+	return ok, err
+}
+
+// vendorDataLockKey names the advisory lock of one vendor_data.
+func vendorDataLockKey(appID, kind, vendorData string) string { return appID + "/" + kind + "/" + vendorData }
 
 // byteOrder is an ORDER BY of a text column in byte order (the order Go sorts strings
 // in), so that rows locked in a loop are locked in the same order everywhere.

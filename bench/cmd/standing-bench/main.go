@@ -60,6 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.PgbenchScale, "pgbench-scale", 16, "pgbench scale factor")
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU profiles of every process during the first max phase here")
 	fs.StringVar(&cfg.StatementsFile, "statements", "", "write pg_stat_statements' busiest statements here")
+	fs.IntVar(&cfg.Backlog, "backlog", 100000, "session events queued with no work process running, then drained (first variant; 0 skips)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary directory (logs, database)")
 	jsonPath := fs.String("json", "", "write the result as JSON to this file")
 	if err := fs.Parse(args); err != nil {
@@ -79,6 +80,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		cfg.Variants = append(cfg.Variants, bench.VariantSpec{N: n, Env: parts[1:]})
+	}
+	if cfg.Backlog < 0 {
+		return fmt.Errorf("-backlog must be 0 (no backlog phase) or more")
 	}
 	if cfg.Entities < 1 || cfg.Events < 0 || cfg.Transactions < 0 || cfg.Events+cfg.Transactions == 0 || cfg.Clients < 1 {
 		return fmt.Errorf("-entities and -clients must be at least 1, and an entity needs at least one event or transaction")
