@@ -30,7 +30,8 @@ type Backlog struct {
 
 // backlog runs the backlog phase with the variant's processes: it stops the work
 // processes, posts the events, starts one work process and waits until the inbox is
-// empty again, then for the deliveries.
+// empty again. It does not wait for the backlog's webhooks: the variant's processes stop
+// with deliveries still pending, so it runs last.
 func (e *env) backlog(ctx context.Context, ps *processes, spec VariantSpec, p *poster) (Backlog, error) {
 	b := Backlog{Events: e.cfg.Backlog}
 	for _, w := range ps.work {
@@ -74,7 +75,6 @@ func (e *env) backlog(ctx context.Context, ps *processes, spec VariantSpec, p *p
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	quiesce(ctx, e.db, 10*e.cfg.Timeout)
 	b.WorkPeakRSS = w.peakRSS()
 	return b, nil
 }

@@ -49,7 +49,8 @@ type Config struct {
 	// Standing runs (before pgbench).
 	StatementsFile string
 	// Backlog is how many session events the backlog phase queues with no work process
-	// running (first variant only; 0 skips the phase).
+	// running (last variant only, since it leaves webhooks undelivered; 0 skips the
+	// phase).
 	Backlog int
 	// Keep keeps the temporary directory (logs, database) at the end.
 	Keep bool
@@ -84,7 +85,7 @@ type Variant struct {
 	Max     Phase              `json:"max"`
 	Paced   Phase              `json:"paced"`
 	PeakRSS map[string]float64 `json:"peak_rss_mib"`
-	// Backlog is the backlog phase, run with the first variant only.
+	// Backlog is the backlog phase, run with the last variant only.
 	Backlog *Backlog `json:"backlog,omitempty"`
 }
 
@@ -140,7 +141,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer e.db.conn.Close(context.Background())
 
 	for i, spec := range cfg.Variants {
-		v, err := e.variant(ctx, spec, i == 0)
+		v, err := e.variant(ctx, spec, i == 0, i == len(cfg.Variants)-1)
 		if err != nil {
 			return res, fmt.Errorf("variant %s: %w", spec.Name(), err)
 		}
@@ -248,7 +249,7 @@ func (e *env) startProcesses(ctx context.Context, spec VariantSpec) (*processes,
 }
 
 // variant runs the max and the paced phase with n ingest and n work processes.
-func (e *env) variant(ctx context.Context, spec VariantSpec, first bool) (Variant, error) {
+func (e *env) variant(ctx context.Context, spec VariantSpec, first, last bool) (Variant, error) {
 	v := Variant{Name: spec.Name(), PeakRSS: map[string]float64{}}
 	n := spec.N
 	logf(e.cfg, "variant %s: starting processes", v.Name)
@@ -301,7 +302,7 @@ func (e *env) variant(ctx context.Context, spec VariantSpec, first bool) (Varian
 	for _, pr := range ps.all() {
 		v.PeakRSS[pr.name] = pr.peakRSS()
 	}
-	if first && e.cfg.Backlog > 0 {
+	if last && e.cfg.Backlog > 0 {
 		b, err := e.backlog(ctx, ps, spec, p)
 		v.Backlog = &b
 		if err != nil {

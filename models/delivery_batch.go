@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"github.com/standinghq/standing/webhooks"
@@ -56,35 +57,40 @@ func (s *Store) ClaimDelivery(ctx context.Context, id string, hold time.Duration
 	return s.deliveries.claims.do(ctx, claimRequest{id: id, hold: hold})
 }
 
-// claimDeliveries claims a batch of deliveries: one UPDATE … RETURNING per hold, then
-// their events and destinations in one read each. A delivery asked for twice goes to the
+// claimDeliveries claims a batch of deliveries in one transaction: one UPDATE …
+// RETURNING per hold, then their events and destinations in one read each. A delivery asked for twice goes to the
 // first asker.
 func (s *Store) claimDeliveries(ctx context.Context, reqs []claimRequest) ([]*DeliveryJob, error) {
 	now := s.Now()
-	db := s.db.WithContext(ctx)
 	byHold := map[time.Duration][]string{}
 	for _, r := range reqs {
 		byHold[r.hold] = append(byHold[r.hold], r.id)
 	}
 	claimed := map[string]*DeliveryJob{}
-	var eventIDs, destIDs []string
-	for hold, ids := range byHold {
-		var rows []Delivery
-		err := db.Model(&rows).Clauses(clause.Returning{}).
-			Where("id IN ? AND state = ? AND (attempting_until IS NULL OR attempting_until < ?)", ids, DeliveryPending, now).
-			Updates(map[string]any{"attempting_until": now.Add(hold), "updated_at": now}).Error
-		if err != nil {
-			return nil, fmt.Errorf("claim deliveries: %w", err)
+	// One transaction: a batch that fails after its UPDATE leaves no claim behind, so that
+	// its deliveries can be claimed again at once, one by one.
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var eventIDs, destIDs []string
+		for hold, ids := range byHold {
+			var rows []Delivery
+			err := tx.Model(&rows).Clauses(clause.Returning{}).
+				Where("id IN ? AND state = ? AND (attempting_until IS NULL OR attempting_until < ?)", ids, DeliveryPending, now).
+				Updates(map[string]any{"attempting_until": now.Add(hold), "updated_at": now}).Error
+			if err != nil {
+				return fmt.Errorf("claim deliveries: %w", err)
+			}
+			for i := range rows {
+				claimed[rows[i].ID] = &DeliveryJob{Delivery: rows[i]}
+				eventIDs, destIDs = append(eventIDs, rows[i].EventID), append(destIDs, rows[i].DestinationID)
+			}
 		}
-		for i := range rows {
-			claimed[rows[i].ID] = &DeliveryJob{Delivery: rows[i]}
-			eventIDs, destIDs = append(eventIDs, rows[i].EventID), append(destIDs, rows[i].DestinationID)
+		if len(claimed) == 0 {
+			return nil
 		}
-	}
-	if len(claimed) > 0 {
-		if err := s.completeJobs(ctx, claimed, eventIDs, destIDs); err != nil {
-			return nil, err
-		}
+		return completeJobs(tx, claimed, eventIDs, destIDs)
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]*DeliveryJob, len(reqs))
 	for i, r := range reqs {
@@ -95,8 +101,7 @@ func (s *Store) claimDeliveries(ctx context.Context, reqs []claimRequest) ([]*De
 }
 
 // completeJobs reads the events and destinations of claimed deliveries.
-func (s *Store) completeJobs(ctx context.Context, jobs map[string]*DeliveryJob, eventIDs, destIDs []string) error {
-	db := s.db.WithContext(ctx)
+func completeJobs(db *gorm.DB, jobs map[string]*DeliveryJob, eventIDs, destIDs []string) error {
 	var events []OutboxEvent
 	if err := db.Where("id IN ?", eventIDs).Find(&events).Error; err != nil {
 		return fmt.Errorf("read the events of deliveries: %w", err)

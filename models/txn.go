@@ -84,24 +84,21 @@ const insertBatchRows = 500
 // accept (events before the deliveries of them).
 func (t *txn) flushRows() error {
 	r := &t.rows
-	if len(r.events) > 0 {
-		if err := t.CreateInBatches(r.events, insertBatchRows).Error; err != nil {
-			return fmt.Errorf("write events: %w", err)
+	for _, table := range []struct {
+		rows any
+		n    int
+		what string
+	}{
+		{r.events, len(r.events), "events"},
+		{r.deliveries, len(r.deliveries), "deliveries"},
+		{r.activities, len(r.activities), "timeline entries"},
+		{r.sessionEvents, len(r.sessionEvents), "session history"},
+	} {
+		if table.n == 0 {
+			continue
 		}
-	}
-	if len(r.deliveries) > 0 {
-		if err := t.CreateInBatches(r.deliveries, insertBatchRows).Error; err != nil {
-			return fmt.Errorf("write deliveries: %w", err)
-		}
-	}
-	if len(r.activities) > 0 {
-		if err := t.CreateInBatches(r.activities, insertBatchRows).Error; err != nil {
-			return fmt.Errorf("write timeline entries: %w", err)
-		}
-	}
-	if len(r.sessionEvents) > 0 {
-		if err := t.CreateInBatches(r.sessionEvents, insertBatchRows).Error; err != nil {
-			return fmt.Errorf("write session history: %w", err)
+		if err := t.CreateInBatches(table.rows, insertBatchRows).Error; err != nil {
+			return fmt.Errorf("write %s: %w", table.what, err)
 		}
 	}
 	t.rows = pendingRows{}

@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.PgbenchScale, "pgbench-scale", 16, "pgbench scale factor")
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU profiles of every process during the first max phase here")
 	fs.StringVar(&cfg.StatementsFile, "statements", "", "write pg_stat_statements' busiest statements here")
-	fs.IntVar(&cfg.Backlog, "backlog", 100000, "session events queued with no work process running, then drained (first variant; 0 skips)")
+	fs.IntVar(&cfg.Backlog, "backlog", 100000, "session events queued with no work process running, then drained (last variant; 0 skips)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary directory (logs, database)")
 	jsonPath := fs.String("json", "", "write the result as JSON to this file")
 	if err := fs.Parse(args); err != nil {
