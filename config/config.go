@@ -83,7 +83,7 @@ type Config struct {
 	WebhookMaxAge time.Duration `env:"WEBHOOK_MAX_AGE" envDefault:"72h"`
 	// WebhookConcurrency is the number of delivery handlers per work process. Deliveries
 	// wait on the network, not the CPU, so it is not tied to the CPU count.
-	WebhookConcurrency int `env:"WEBHOOK_CONCURRENCY" envDefault:"64"`
+	WebhookConcurrency int `env:"WEBHOOK_CONCURRENCY" envDefault:"128"`
 	// WebhookDestinationConcurrency caps one destination's concurrent deliveries per work
 	// process; zero means half of WebhookConcurrency (at least 1).
 	WebhookDestinationConcurrency int `env:"WEBHOOK_DESTINATION_CONCURRENCY"`
