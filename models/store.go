@@ -332,7 +332,9 @@ func (s *Store) tryLockVendorData(tx *txn, appID, kind, vendorData string) (bool
 }
 
 // vendorDataLockKey names the advisory lock of one vendor_data.
-func vendorDataLockKey(appID, kind, vendorData string) string { return appID + "/" + kind + "/" + vendorData }
+func vendorDataLockKey(appID, kind, vendorData string) string {
+	return appID + "/" + kind + "/" + vendorData
+}
 
 // byteOrder is an ORDER BY of a text column in byte order (the order Go sorts strings
 // in), so that rows locked in a loop are locked in the same order everywhere.
