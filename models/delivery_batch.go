@@ -168,13 +168,14 @@ func (s *Store) recordAttempts(ctx context.Context, reqs []recordRequest) ([]rec
 		x, y := reqs[order[a]].job.Delivery, reqs[order[b]].job.Delivery
 		return x.DestinationID < y.DestinationID || (x.DestinationID == y.DestinationID && x.ID < y.ID)
 	})
-	out := make([]recordResult, len(reqs))
+	var out []recordResult
 	err := s.transaction(ctx, func(tx *txn) error {
 		out = make([]recordResult, len(reqs))
 		var attempts []*DeliveryAttempt
 		healthy := map[string]string{} // destinations that took an attempt: their application
 		for _, i := range order {
 			r := reqs[i]
+			r.result.Error = storableText(r.result.Error, 2000)
 			dec, next, err := decideAttempt(tx, r)
 			out[i] = recordResult{dec: dec, err: err}
 			if err != nil || r.result.Outcome == webhooks.Skipped {
@@ -199,14 +200,14 @@ func (s *Store) recordAttempts(ctx context.Context, reqs []recordRequest) ([]rec
 	return out, err
 }
 
-// decideAttempt writes what the policy decides of one attempt into its delivery, if the
-// attempt still holds its claim (ErrClaimLost otherwise: one that took too long to record
-// must not overwrite what a later attempt recorded).
+// decideAttempt writes what the policy decides of one attempt (its error already made
+// storable) into its delivery, if the attempt still holds its claim (ErrClaimLost
+// otherwise: one that took too long to record must not overwrite what a later attempt
+// recorded).
 func decideAttempt(tx *txn, r recordRequest) (DeliveryDecision, webhooks.Next, error) {
 	now := tx.Now()
 	d := r.job.Delivery
 	dec := DeliveryDecision{Attempt: d.Attempts + 1}
-	r.result.Error = storableText(r.result.Error, 2000)
 	cycle := d.CreatedAt
 	if d.CycleStartedAt != nil {
 		cycle = *d.CycleStartedAt
@@ -249,7 +250,7 @@ func attemptRow(job *DeliveryJob, r AttemptResult, number int, now time.Time) *D
 		ID: newID(), DeliveryID: d.ID, DestinationID: d.DestinationID, EventID: d.EventID,
 		WebhookType: job.Event.Type, Attempt: number, RequestURL: r.RequestURL,
 		RequestHeaders: r.RequestHeaders, ResponseBody: storableText(r.ResponseBody, maxStoredBody),
-		ResponseTimeMs: int(r.Duration.Milliseconds()), Error: storableText(r.Error, 2000), CreatedAt: now,
+		ResponseTimeMs: int(r.Duration.Milliseconds()), Error: r.Error, CreatedAt: now,
 	}
 	if attempt.RequestHeaders == nil {
 		attempt.RequestHeaders = map[string]string{} // gorm writes a nil map as "" into a NOT NULL JSON column

@@ -105,7 +105,7 @@ func lockInboxItem(tx *txn, id string) (*InboxItem, error) {
 // tryLockInboxItem locks an inbox item as lockInboxItem does, unless another
 // transaction holds it (or it does not exist): then it returns nil without waiting.
 func tryLockInboxItem(tx *txn, id string) (*InboxItem, error) {
-	return takeInboxItem(tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE", Options: "SKIP LOCKED"}), id)
+	return takeInboxItem(skipLocked(tx.DB), id)
 }
 
 // takeInboxItem reads inbox item id through q (a locking query), nil if none.
@@ -124,19 +124,8 @@ func takeInboxItem(q *gorm.DB, id string) (*InboxItem, error) {
 }
 
 // finishInboxItem marks a locked item applied, or failed with a reason.
-func finishInboxItem(tx *txn, item *InboxItem, now time.Time, failure string) error {
-	item.State = InboxApplied
-	if failure != "" {
-		item.State = InboxFailed
-	}
-	item.AppliedAt = &now
-	item.LastError = failure
-	return tx.Model(&InboxItem{}).Where("id = ?", item.ID).Updates(map[string]any{
-		"state":      item.State,
-		"applied_at": now,
-		"last_error": failure,
-		"attempts":   gorm.Expr("attempts + 1"),
-	}).Error
+func finishInboxItem(tx *txn, item *InboxItem, failure string) error {
+	return finishInboxItems(tx, []*InboxItem{item}, map[string]bool{item.ID: failure != ""}, failure)
 }
 
 // RecordInboxFailure counts a failed attempt at a pending item and keeps its error, for
@@ -250,16 +239,16 @@ func (s *Store) ApplyStatusChange(ctx context.Context, id string) (StatusOutcome
 		var req StatusRequest
 		if err := json.Unmarshal([]byte(item.Payload), &req); err != nil || !ValidStatus(req.Status) || !validUUID(req.EntityID) {
 			outcome = StatusInvalid
-			return finishInboxItem(tx, item, tx.Now(), "the stored request is not a valid status change")
+			return finishInboxItem(tx, item, "the stored request is not a valid status change")
 		}
 		var e Entity
 		err = forUpdate(tx).Where("id = ? AND application_id = ?", req.EntityID, item.ApplicationID).Take(&e).Error
 		// The clock is read under the entity's lock, so audit times follow the order in
 		// which changes were applied.
-		now := tx.Now()
+		tx.Now()
 		if errors.Is(err, gorm.ErrRecordNotFound) || (err == nil && e.DeletedAt != nil) {
 			outcome = StatusEntityGone
-			return finishInboxItem(tx, item, now, "the entity was deleted before the change could apply")
+			return finishInboxItem(tx, item, "the entity was deleted before the change could apply")
 		}
 		if err != nil {
 			return fmt.Errorf("lock entity: %w", err)
@@ -268,7 +257,7 @@ func (s *Store) ApplyStatusChange(ctx context.Context, id string) (StatusOutcome
 		if err != nil {
 			return err
 		}
-		return finishInboxItem(tx, item, now, "")
+		return finishInboxItem(tx, item, "")
 	})
 	return outcome, err
 }

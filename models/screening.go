@@ -310,7 +310,7 @@ func (s *Store) ScreenNewEntry(ctx context.Context, id string) (ScreeningRun, er
 		if err != nil || locked.State != InboxPending {
 			return err
 		}
-		return finishInboxItem(tx, locked, tx.Now(), failure)
+		return finishInboxItem(tx, locked, failure)
 	})
 	return run, err
 }

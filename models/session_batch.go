@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/standinghq/standing/rules"
 	"github.com/standinghq/standing/tasks"
@@ -161,7 +160,7 @@ func (s *Store) entityHeldElsewhere(tx *txn, appID string, key entityKey) (bool,
 	live := tx.Model(&Entity{}).
 		Where("application_id = ? AND kind = ? AND vendor_data = ? AND deleted_at IS NULL", appID, key.Kind, key.VendorData)
 	var found []*Entity
-	err := live.Session(&gorm.Session{}).Clauses(clause.Locking{Strength: "NO KEY UPDATE", Options: "SKIP LOCKED"}).
+	err := skipLocked(live.Session(&gorm.Session{})).
 		Limit(1).Find(&found).Error
 	if err != nil {
 		return false, nil, err
@@ -237,7 +236,7 @@ func (s *Store) applyQueuedSession(tx *txn, q *queuedSession, e *Entity) (Sessio
 // oldest first.
 func claimPendingInbox(tx *txn, taskType, except string, n int) ([]*InboxItem, error) {
 	var items []*InboxItem
-	err := tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE", Options: "SKIP LOCKED"}).
+	err := skipLocked(tx.DB).
 		Where("state = ? AND attempts = 0 AND task_type = ? AND id <> ?", InboxPending, taskType, except).
 		Order("created_at").Limit(n).Find(&items).Error
 	if err != nil {

@@ -308,6 +308,11 @@ func forUpdate(tx *txn) *gorm.DB {
 	return tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE"})
 }
 
+// skipLocked is forUpdate without waiting: rows another transaction holds are left out.
+func skipLocked(q *gorm.DB) *gorm.DB {
+	return q.Clauses(clause.Locking{Strength: "NO KEY UPDATE", Options: "SKIP LOCKED"})
+}
+
 // lockVendorData takes, until the transaction ends, a lock on one vendor_data of one
 // kind in one application, whether or not an entity has it yet: creating an entity and
 // adding that vendor_data to a list take it, so that neither misses the other (PostgreSQL

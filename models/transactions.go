@@ -216,11 +216,11 @@ func (s *Store) EvaluateTransaction(ctx context.Context, id string) (TxOutcome, 
 		if json.Unmarshal([]byte(item.Payload), &p) != nil || !validUUID(p.TransactionUUID) ||
 			forUpdate(tx).Where("id = ? AND application_id = ?", p.TransactionUUID, item.ApplicationID).Take(&t).Error != nil {
 			outcome = TxInvalid
-			return finishInboxItem(tx, item, tx.Now(), "the stored job names no transaction")
+			return finishInboxItem(tx, item, "the stored job names no transaction")
 		}
 		if t.Status != rules.TxPending {
 			outcome = TxAlreadyEvaluated
-			return finishInboxItem(tx, item, tx.Now(), "")
+			return finishInboxItem(tx, item, "")
 		}
 		var app Application
 		if err := tx.Where("id = ?", item.ApplicationID).Take(&app).Error; err != nil {
@@ -271,7 +271,7 @@ func (s *Store) EvaluateTransaction(ctx context.Context, id string) (TxOutcome, 
 			return err
 		}
 		outcome = TxEvaluated
-		return finishInboxItem(tx, item, now, "")
+		return finishInboxItem(tx, item, "")
 	})
 	return outcome, err
 }
