@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -57,10 +58,47 @@ func (s *Store) ClaimDelivery(ctx context.Context, id string, hold time.Duration
 	return s.deliveries.claims.do(ctx, claimRequest{id: id, hold: hold})
 }
 
-// claimDeliveries claims a batch of deliveries in one transaction: one UPDATE …
-// RETURNING per hold, then their events and destinations in one read each. A delivery asked for twice goes to the
-// first asker.
+// ClaimFirstAttempts claims, for one attempt each and for at most hold, those of the
+// deliveries ids that no attempt was made at yet, in one transaction. The jobs are in the
+// order of ids, nil where a delivery is done, deleted, being attempted elsewhere or
+// already attempted (its next attempt is its own job's, at its own time).
+func (s *Store) ClaimFirstAttempts(ctx context.Context, ids []string, hold time.Duration) ([]*DeliveryJob, error) {
+	reqs := make([]claimRequest, 0, len(ids))
+	for _, id := range ids {
+		if validUUID(id) {
+			reqs = append(reqs, claimRequest{id: id, hold: hold})
+		}
+	}
+	jobs := make([]*DeliveryJob, len(ids))
+	if len(reqs) == 0 {
+		return jobs, nil
+	}
+	claimed, err := s.claim(ctx, reqs, true)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*DeliveryJob, len(claimed))
+	for _, job := range claimed {
+		if job != nil {
+			byID[job.Delivery.ID] = job
+		}
+	}
+	for i, id := range ids {
+		jobs[i] = byID[id]
+		delete(byID, id)
+	}
+	return jobs, nil
+}
+
+// claimDeliveries is the claim group's write: a batch of ClaimDelivery requests.
 func (s *Store) claimDeliveries(ctx context.Context, reqs []claimRequest) ([]*DeliveryJob, error) {
+	return s.claim(ctx, reqs, false)
+}
+
+// claim claims a batch of deliveries in one transaction (only those never attempted if
+// firstOnly): one UPDATE … RETURNING per hold, then their events and destinations in one
+// read each. A delivery asked for twice goes to the first asker.
+func (s *Store) claim(ctx context.Context, reqs []claimRequest, firstOnly bool) ([]*DeliveryJob, error) {
 	now := s.Now()
 	byHold := map[time.Duration][]string{}
 	for _, r := range reqs {
@@ -73,9 +111,12 @@ func (s *Store) claimDeliveries(ctx context.Context, reqs []claimRequest) ([]*De
 		var eventIDs, destIDs []string
 		for hold, ids := range byHold {
 			var rows []Delivery
-			err := tx.Model(&rows).Clauses(clause.Returning{}).
-				Where("id IN ? AND state = ? AND (attempting_until IS NULL OR attempting_until < ?)", ids, DeliveryPending, now).
-				Updates(map[string]any{"attempting_until": now.Add(hold), "updated_at": now}).Error
+			q := tx.Model(&rows).Clauses(clause.Returning{}).
+				Where("id IN ? AND state = ? AND (attempting_until IS NULL OR attempting_until < ?)", ids, DeliveryPending, now)
+			if firstOnly {
+				q = q.Where("attempts = 0")
+			}
+			err := q.Updates(map[string]any{"attempting_until": now.Add(hold), "updated_at": now}).Error
 			if err != nil {
 				return fmt.Errorf("claim deliveries: %w", err)
 			}
@@ -157,8 +198,42 @@ func (s *Store) RecordAttempt(ctx context.Context, job *DeliveryJob, r AttemptRe
 	return res.dec, res.err
 }
 
+// AttemptRecord is one attempt for RecordAttempts: the claimed job and its result.
+type AttemptRecord struct {
+	Job    *DeliveryJob
+	Result AttemptResult
+}
+
+// RecordedAttempt is what RecordAttempts made of one attempt: the decision, or Err
+// (ErrClaimLost when the attempt's claim was taken over; it was not recorded).
+type RecordedAttempt struct {
+	Decision DeliveryDecision
+	Err      error
+}
+
+// RecordAttempts records attempts as RecordAttempt does, all in one transaction, and
+// returns what became of each, in order.
+func (s *Store) RecordAttempts(ctx context.Context, records []AttemptRecord, p webhooks.Policy) ([]RecordedAttempt, error) {
+	reqs := make([]recordRequest, len(records))
+	for i, r := range records {
+		reqs[i] = recordRequest{job: r.Job, result: r.Result, policy: p}
+	}
+	results, err := s.recordAttempts(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]RecordedAttempt, len(results))
+	for i, r := range results {
+		out[i] = RecordedAttempt{Decision: r.dec, Err: r.err}
+	}
+	return out, nil
+}
+
 // recordAttempts records a batch of attempts in one transaction, in destination order
-// (a failure locks its destination's row, so concurrent batches lock in one order).
+// (a failure locks its destination's row, so concurrent batches lock in one order): the
+// policy decides each attempt, one statement writes every decision into its delivery,
+// one multi-row insert logs the attempts, then the destinations' failure streaks are
+// kept.
 func (s *Store) recordAttempts(ctx context.Context, reqs []recordRequest) ([]recordResult, error) {
 	order := make([]int, len(reqs))
 	for i := range order {
@@ -171,22 +246,34 @@ func (s *Store) recordAttempts(ctx context.Context, reqs []recordRequest) ([]rec
 	var out []recordResult
 	err := s.transaction(ctx, func(tx *txn) error {
 		out = make([]recordResult, len(reqs))
+		decided := make([]decidedAttempt, 0, len(reqs))
+		for _, i := range order {
+			r := &reqs[i]
+			r.result.Error = storableText(r.result.Error, 2000)
+			decided = append(decided, decideAttempt(r, tx.Now()))
+		}
+		held, err := writeDecisions(tx, decided)
+		if err != nil {
+			return err
+		}
 		var attempts []*DeliveryAttempt
 		healthy := map[string]string{} // destinations that took an attempt: their application
-		for _, i := range order {
-			r := reqs[i]
-			r.result.Error = storableText(r.result.Error, 2000)
-			dec, next, err := decideAttempt(tx, r)
-			out[i] = recordResult{dec: dec, err: err}
-			if err != nil || r.result.Outcome == webhooks.Skipped {
+		for k, i := range order {
+			r, d := reqs[i], decided[k]
+			out[i] = recordResult{dec: d.dec}
+			if !held[r.job.Delivery.ID] {
+				out[i].err = ErrClaimLost
 				continue
 			}
-			attempts = append(attempts, attemptRow(r.job, r.result, dec.Attempt, tx.Now()))
-			if next.Step == webhooks.StepDelivered {
+			if r.result.Outcome == webhooks.Skipped {
+				continue
+			}
+			attempts = append(attempts, attemptRow(r.job, r.result, d.dec.Attempt, tx.Now()))
+			if d.next.Step == webhooks.StepDelivered {
 				healthy[r.job.Delivery.DestinationID] = r.job.Destination.ApplicationID
 				continue
 			}
-			if err := s.keepFailureStreak(tx, r.job, next, r.policy); err != nil {
+			if err := s.keepFailureStreak(tx, r.job, d.next, r.policy); err != nil {
 				return err
 			}
 		}
@@ -200,47 +287,119 @@ func (s *Store) recordAttempts(ctx context.Context, reqs []recordRequest) ([]rec
 	return out, err
 }
 
-// decideAttempt writes what the policy decides of one attempt (its error already made
-// storable) into its delivery, if the attempt still holds its claim (ErrClaimLost
-// otherwise: one that took too long to record must not overwrite what a later attempt
-// recorded).
-func decideAttempt(tx *txn, r recordRequest) (DeliveryDecision, webhooks.Next, error) {
-	now := tx.Now()
+// decidedAttempt is what the policy decided of one attempt, and the delivery's columns
+// that record it.
+type decidedAttempt struct {
+	dec  DeliveryDecision
+	next webhooks.Next
+	// id and claimedUntil name the delivery and the claim the attempt held.
+	id           string
+	claimedUntil *time.Time
+	// status is the response's status (nil: none); deliveredAt and nextAttemptAt are set
+	// when the decision sets them.
+	status        *int
+	deliveredAt   *time.Time
+	nextAttemptAt *time.Time
+}
+
+// decideAttempt asks the policy what follows one attempt (its error already made
+// storable), at now.
+func decideAttempt(r *recordRequest, now time.Time) decidedAttempt {
 	d := r.job.Delivery
-	dec := DeliveryDecision{Attempt: d.Attempts + 1}
+	out := decidedAttempt{dec: DeliveryDecision{Attempt: d.Attempts + 1}, id: d.ID, claimedUntil: d.AttemptingUntil}
 	cycle := d.CreatedAt
 	if d.CycleStartedAt != nil {
 		cycle = *d.CycleStartedAt
 	}
-	next := r.policy.Next(webhooks.Attempt{Outcome: r.result.Outcome, Number: dec.Attempt, RetryAfter: r.result.RetryAfter,
-		At: now, CycleStarted: cycle, Error: r.result.Error})
-	updates := map[string]any{"attempts": dec.Attempt, "attempting_until": nil, "updated_at": now, "last_error": next.Error}
+	out.next = r.policy.Next(webhooks.Attempt{Outcome: r.result.Outcome, Number: out.dec.Attempt,
+		RetryAfter: r.result.RetryAfter, At: now, CycleStarted: cycle, Error: r.result.Error})
 	if r.result.Status != 0 {
-		updates["last_status"] = r.result.Status
+		status := r.result.Status
+		out.status = &status
 	}
-	switch next.Step {
+	switch out.next.Step {
 	case webhooks.StepDelivered:
-		dec.State = DeliveryDelivered
-		updates["delivered_at"] = now
+		out.dec.State = DeliveryDelivered
+		out.deliveredAt = &now
 	case webhooks.StepRetry:
-		dec.State, dec.RetryIn = DeliveryPending, next.RetryIn
-		updates["next_attempt_at"] = now.Add(next.RetryIn)
+		out.dec.State, out.dec.RetryIn = DeliveryPending, out.next.RetryIn
+		at := now.Add(out.next.RetryIn)
+		out.nextAttemptAt = &at
 	default:
-		dec.State = DeliveryFailed
+		out.dec.State = DeliveryFailed
 	}
-	updates["state"] = dec.State
-	q := tx.Model(&Delivery{}).Where("id = ? AND state = ?", d.ID, DeliveryPending)
-	if d.AttemptingUntil != nil {
-		q = q.Where("attempting_until = ?", *d.AttemptingUntil)
+	return out
+}
+
+// writeDecisions writes decisions into their deliveries where the attempt still holds
+// its claim, and returns the ids written: one that took too long to record must not
+// overwrite what a later attempt recorded (ErrClaimLost). On PostgreSQL it is one
+// statement for the batch.
+func writeDecisions(tx *txn, decided []decidedAttempt) (map[string]bool, error) {
+	held := make(map[string]bool, len(decided))
+	if len(decided) == 0 {
+		return held, nil
+	}
+	if tx.store.dialect != Postgres {
+		for _, d := range decided {
+			ok, err := writeDecision(tx, d)
+			if err != nil {
+				return nil, err
+			}
+			held[d.id] = ok
+		}
+		return held, nil
+	}
+	now := tx.Now()
+	var sql strings.Builder
+	sql.WriteString(`UPDATE deliveries AS d SET attempts = v.column3, attempting_until = NULL, updated_at = ?,
+		state = v.column4, last_error = v.column5, last_status = COALESCE(v.column6, d.last_status),
+		delivered_at = COALESCE(v.column7, d.delivered_at), next_attempt_at = COALESCE(v.column8, d.next_attempt_at)
+		FROM (VALUES `)
+	args := []any{now}
+	for i, d := range decided {
+		if i > 0 {
+			sql.WriteString(", ")
+		}
+		sql.WriteString(`(CAST(? AS uuid), CAST(? AS timestamptz), CAST(? AS integer), CAST(? AS text), CAST(? AS text),
+			CAST(? AS integer), CAST(? AS timestamptz), CAST(? AS timestamptz))`)
+		args = append(args, d.id, d.claimedUntil, d.dec.Attempt, d.dec.State, d.next.Error, d.status, d.deliveredAt, d.nextAttemptAt)
+	}
+	sql.WriteString(`) AS v WHERE d.id = v.column1 AND d.state = ? AND (v.column2 IS NULL OR d.attempting_until = v.column2) RETURNING d.id`)
+	args = append(args, DeliveryPending)
+	var ids []string
+	if err := tx.Raw(sql.String(), args...).Scan(&ids).Error; err != nil {
+		return nil, fmt.Errorf("record the deliveries' states: %w", err)
+	}
+	for _, id := range ids {
+		held[id] = true
+	}
+	return held, nil
+}
+
+// writeDecision writes one decision, as writeDecisions does, and reports whether the
+// attempt still held its claim.
+func writeDecision(tx *txn, d decidedAttempt) (bool, error) {
+	updates := map[string]any{"attempts": d.dec.Attempt, "attempting_until": nil, "updated_at": tx.Now(),
+		"last_error": d.next.Error, "state": d.dec.State}
+	if d.status != nil {
+		updates["last_status"] = *d.status
+	}
+	if d.deliveredAt != nil {
+		updates["delivered_at"] = *d.deliveredAt
+	}
+	if d.nextAttemptAt != nil {
+		updates["next_attempt_at"] = *d.nextAttemptAt
+	}
+	q := tx.Model(&Delivery{}).Where("id = ? AND state = ?", d.id, DeliveryPending)
+	if d.claimedUntil != nil {
+		q = q.Where("attempting_until = ?", *d.claimedUntil)
 	}
 	res := q.Updates(updates)
 	if res.Error != nil {
-		return dec, next, fmt.Errorf("record the delivery's state: %w", res.Error)
+		return false, fmt.Errorf("record the delivery's state: %w", res.Error)
 	}
-	if res.RowsAffected == 0 {
-		return dec, next, ErrClaimLost
-	}
-	return dec, next, nil
+	return res.RowsAffected > 0, nil
 }
 
 // attemptRow is the delivery log's row of an attempt.

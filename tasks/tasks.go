@@ -20,6 +20,9 @@ const (
 	TypeTransactionEvaluate = "transaction:evaluate"
 	// TypeWebhookDeliver makes one attempt at a webhook delivery.
 	TypeWebhookDeliver = "webhook:deliver"
+	// TypeWebhookBatch makes first attempts at several deliveries to one destination,
+	// claimed and recorded together.
+	TypeWebhookBatch = "webhook:batch"
 	// TypePurge runs the hourly retention purge (SPEC section 2, "Deletion").
 	TypePurge = "purge"
 	// TypeReverify starts the re-verification sessions that are due.
@@ -116,6 +119,35 @@ func NewDeliveryTask(q Queues, deliveryID, destinationID string, retry bool, pro
 func ParseDeliveryPayload(t *asynq.Task) (DeliveryPayload, error) {
 	var p DeliveryPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.DeliveryID == "" {
+		return p, fmt.Errorf("%s: bad payload %q: %w", t.Type(), t.Payload(), asynq.SkipRetry)
+	}
+	return p, nil
+}
+
+// DeliveryBatchPayload is the payload of a batch of first attempts: deliveries to one
+// destination.
+type DeliveryBatchPayload struct {
+	DestinationID string   `json:"destination_id"`
+	DeliveryIDs   []string `json:"delivery_ids"`
+}
+
+// NewDeliveryBatchTask returns the job of first attempts at deliveryIDs, all to
+// destinationID, on the webhooks queue. It has a random task id: a delivery's own job
+// (relay, resend) keeps the delivery id, and the claim keeps an attempt from being made
+// twice.
+func NewDeliveryBatchTask(q Queues, destinationID string, deliveryIDs []string, timeout time.Duration) *asynq.Task {
+	payload, _ := json.Marshal(DeliveryBatchPayload{DestinationID: destinationID, DeliveryIDs: deliveryIDs})
+	return asynq.NewTask(TypeWebhookBatch, payload,
+		asynq.Queue(q.Webhooks()),
+		asynq.MaxRetry(firstAttemptRetries),
+		asynq.Timeout(timeout),
+	)
+}
+
+// ParseDeliveryBatchPayload reads a batch job's payload; a bad one is not retried.
+func ParseDeliveryBatchPayload(t *asynq.Task) (DeliveryBatchPayload, error) {
+	var p DeliveryBatchPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.DestinationID == "" || len(p.DeliveryIDs) == 0 {
 		return p, fmt.Errorf("%s: bad payload %q: %w", t.Type(), t.Payload(), asynq.SkipRetry)
 	}
 	return p, nil

@@ -78,6 +78,20 @@ func (l *Limiter) Acquire(ctx context.Context, key string, wait time.Duration) (
 	return nil, false
 }
 
+// TryAcquire takes up to n free slots of key without waiting and returns their
+// releases (none when the destination is at its cap).
+func (l *Limiter) TryAcquire(key string, n int) []func() {
+	var releases []func()
+	for len(releases) < n {
+		release, ok := l.Acquire(context.Background(), key, 0)
+		if !ok {
+			break
+		}
+		releases = append(releases, release)
+	}
+	return releases
+}
+
 // DeliveryEnqueuer puts delivery jobs on the queues; it is the store's delivery hook
 // and the relay's way to re-enqueue deliveries.
 type DeliveryEnqueuer struct {

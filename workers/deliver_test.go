@@ -1,6 +1,7 @@
 package workers_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -34,6 +35,7 @@ func newReceiver(t *testing.T, handle func(w http.ResponseWriter, r *http.Reques
 	rec := &receiver{arrived: map[string]time.Time{}}
 	rec.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body)) // handle reads it again
 		var ev struct {
 			EventID string `json:"event_id"`
 		}

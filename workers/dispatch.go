@@ -44,6 +44,6 @@ func (d *Dispatcher) Committed(ctx context.Context, c models.Committed) {
 		}
 	}
 	if len(c.Deliveries) > 0 {
-		d.Deliveries.EnqueueContext(ctx, c.Deliveries)
+		d.Deliveries.EnqueueBatched(ctx, c.Deliveries)
 	}
 }

@@ -33,6 +33,7 @@ func NewMux(h *Handlers) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	if h.Deliverer != nil {
 		mux.HandleFunc(tasks.TypeWebhookDeliver, h.Deliverer.HandleDeliver)
+		mux.HandleFunc(tasks.TypeWebhookBatch, h.Deliverer.HandleDeliverBatch)
 	}
 	mux.HandleFunc(tasks.TypeStatusApply, inboxHandler(h, "apply status change", h.Store.ApplyStatusChange))
 	mux.HandleFunc(tasks.TypeSessionApply, inboxHandler(h, "apply session event", h.Store.ApplySessionEvent))
