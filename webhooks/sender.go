@@ -26,8 +26,21 @@ type Sender struct {
 	client *http.Client
 }
 
+// SenderOption configures a Sender's HTTP transport.
+type SenderOption func(*http.Transport)
+
+// IdleConnsPerHost keeps up to n idle connections to each host for the next attempts:
+// as many as there are concurrent deliveries to one destination, so that a batch of
+// attempts reuses the connections of the last one instead of dialing anew (default 4).
+func IdleConnsPerHost(n int) SenderOption {
+	return func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = max(n, 1)
+		t.MaxIdleConns = max(t.MaxIdleConns, 2*n)
+	}
+}
+
 // NewSender returns a Sender whose attempts last at most timeout.
-func NewSender(timeout time.Duration, guard Guard) *Sender {
+func NewSender(timeout time.Duration, guard Guard, opts ...SenderOption) *Sender {
 	dialer := &net.Dialer{Timeout: min(timeout, 10*time.Second), Control: guard.control}
 	transport := &http.Transport{
 		Proxy:                 nil, // a proxy would dial on our behalf, past the guard
@@ -38,6 +51,9 @@ func NewSender(timeout time.Duration, guard Guard) *Sender {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   min(timeout, 10*time.Second),
 		ResponseHeaderTimeout: timeout,
+	}
+	for _, opt := range opts {
+		opt(transport)
 	}
 	return &Sender{client: &http.Client{
 		Transport:     transport,

@@ -12,6 +12,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -256,4 +258,53 @@ func TestSenderSurvivesHostileReceivers(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2*time.Minute, res.RetryAfter)
 	require.Equal(t, webhooks.Retry, webhooks.Classify(res, err))
+}
+
+// dialsOfTwoWaves sends two waves of n concurrent requests through sender and returns
+// how many connections the second wave opened.
+func dialsOfTwoWaves(t *testing.T, sender *webhooks.Sender, n int) int64 {
+	t.Helper()
+	var dials, arrived atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		<-release // every request of a wave is in flight at once
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dials.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	wave := func() {
+		arrived.Store(0)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				res, err := sender.Send(context.Background(), srv.URL, []byte(`{}`), http.Header{})
+				require.NoError(t, err)
+				require.Equal(t, http.StatusNoContent, res.Status)
+			})
+		}
+		require.Eventually(t, func() bool { return arrived.Load() == int64(n) }, 5*time.Second, time.Millisecond)
+		for range n {
+			release <- struct{}{}
+		}
+		wg.Wait()
+	}
+	wave()
+	first := dials.Load()
+	wave()
+	return dials.Load() - first
+}
+
+func TestConcurrentAttemptsReuseTheirConnections(t *testing.T) {
+	t.Parallel()
+	const n = 16
+	kept := dialsOfTwoWaves(t, webhooks.NewSender(5*time.Second, loopback, webhooks.IdleConnsPerHost(n)), n)
+	require.Zero(t, kept, "a wave as wide as the idle pool reuses every connection")
+	dropped := dialsOfTwoWaves(t, webhooks.NewSender(5*time.Second, loopback), n)
+	require.GreaterOrEqual(t, dropped, int64(n-4), "by default only 4 idle connections per host are kept")
 }

@@ -243,7 +243,7 @@ func (p *process) startWorkers(ctx context.Context) error {
 	metrics := workers.NewMetrics(p.registry)
 	deliverer := &workers.Deliverer{
 		Store:    svc.store,
-		Sender:   webhooks.NewSender(cfg.WebhookTimeout, p.guard),
+		Sender:   webhooks.NewSender(cfg.WebhookTimeout, p.guard, webhooks.IdleConnsPerHost(cfg.WebhookDestinationConcurrency)),
 		Enqueuer: svc.deliveries,
 		Policy: webhooks.Policy{
 			MaxAttempts:  cfg.WebhookMaxAttempts,
