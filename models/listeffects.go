@@ -14,6 +14,9 @@ import (
 // isAllowlisted reports whether the entity kind/vendorData is on one of the
 // application's allowlists of its kind.
 func isAllowlisted(tx *txn, appID, kind, vendorData string) (bool, error) {
+	if on, known := tx.batch.isAllowlisted(appID, kind, vendorData); known {
+		return on, nil
+	}
 	var n int64
 	err := tx.Model(&ListEntry{}).
 		Where("application_id = ? AND list_type = ? AND entry_type = ? AND value = ?", appID, rules.ListAllowlist, kind, vendorData).

@@ -111,7 +111,15 @@ func (a *sessionApply) run(e *Entity) (SessionOutcome, error) {
 // findSession reads the session of the event, if Standing knows it.
 func (a *sessionApply) findSession(e *Entity) (*Session, bool, error) {
 	var sess Session
-	err := a.tx.Where("entity_id = ? AND session_id = ?", e.ID, a.in.SessionID).Take(&sess).Error
+	var err error
+	if batched, known := a.tx.batch.session(e, a.in.SessionID); known {
+		if batched != nil {
+			return batched, true, nil
+		}
+		err = gorm.ErrRecordNotFound
+	} else {
+		err = a.tx.Where("entity_id = ? AND session_id = ?", e.ID, a.in.SessionID).Take(&sess).Error
+	}
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return &Session{
 			ID: newID(), ApplicationID: a.app.ID, EntityID: e.ID, SessionID: a.in.SessionID, Kind: a.in.Kind,
@@ -178,6 +186,7 @@ func (a *sessionApply) recordEvent(e *Entity, sess *Session, known bool, d rules
 	if err := save(sess).Error; err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}
+	a.tx.batch.sessionWritten(sess)
 	if d.Current && known {
 		// One event of a session's history is its current status: among those stored,
 		// and among those this transaction writes at its end.

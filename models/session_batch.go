@@ -32,9 +32,11 @@ const invalidSessionEvent = "the stored event is not a valid session event"
 // The same transaction also applies up to WithApplyBatch-1 other pending session events
 // that no other transaction holds and that never failed (their own jobs then find them
 // applied): under load, many events share one commit and one multi-row insert per table.
-// The batch goes in entity order, so that concurrent batches cannot deadlock, and each
-// entity's events in upstream-time order. When the batch fails, the item is applied
-// alone, so that an event the database refuses fails only its own job.
+// The batch locks its entities up front without waiting (an entity another transaction
+// holds is left, with all its events, to a later batch; the item's own then waits for
+// it alone), reads their sessions and allowlisting in one statement each, and applies
+// each entity's events in upstream-time order. When the batch fails, the item is
+// applied alone, so that an event the database refuses fails only its own job.
 func (s *Store) ApplySessionEvent(ctx context.Context, id string) (SessionOutcome, error) {
 	settled, err := s.inboxSettled(ctx, id)
 	if err != nil || settled {
@@ -115,25 +117,40 @@ func (s *Store) applySessionEvents(ctx context.Context, id string, limit int, wa
 		if invalid[id] {
 			outcome = SessionInvalid
 		}
+		if !wait {
+			// No event of this pass waits for an entity: the batch's entities are locked
+			// up front, skipping those another transaction holds (and with them all their
+			// events, the item's own too, which its waiting pass then applies).
+			if tx.batch, err = s.prefetchBatch(tx, queued); err != nil {
+				return err
+			}
+		}
+		skipped := map[entityRef]bool{}
 		var done []*InboxItem
 		for _, q := range queued {
+			ref := entityRef{q.item.ApplicationID, entityKey{q.in.Kind, q.in.VendorData}}
+			if skipped[ref] {
+				continue // a later event of an entity held elsewhere waits with the earlier
+			}
 			var locked *Entity
-			if q.item != own {
-				// Another batch's entity: its event waits for a later batch rather than
-				// this batch for that one's commit.
-				held, e, err := s.entityHeldElsewhere(tx, q.item.ApplicationID, entityKey{q.in.Kind, q.in.VendorData})
+			if tx.batch != nil {
+				held, e, err := s.batchEntity(tx, ref)
 				if err != nil {
 					return err
 				}
 				if held {
+					skipped[ref] = true
 					continue
 				}
 				locked = e
 			}
 			done = append(done, q.item)
-			o, err := s.applyQueuedSession(tx, q, locked)
+			o, e, err := s.applyQueuedSession(tx, q, locked)
 			if err != nil {
 				return fmt.Errorf("apply session %s event: %w", q.in.SessionID, err)
+			}
+			if tx.batch != nil {
+				tx.batch.entities[ref] = e // the next event of e starts from what this one wrote
 			}
 			if q.item == own {
 				outcome = o
@@ -149,32 +166,27 @@ func (s *Store) applySessionEvents(ctx context.Context, id string, limit int, wa
 	return outcome, err
 }
 
-// entityHeldElsewhere reports whether another transaction holds the live entity key
-// names, or is creating it (PostgreSQL; SQLite's one writer holds every lock). When it
-// does not, this transaction holds the entity (returned, nil when there is none yet or
-// on SQLite) or, when there is none, the lock of its vendor_data.
-func (s *Store) entityHeldElsewhere(tx *txn, appID string, key entityKey) (bool, *Entity, error) {
+// batchEntity returns the entity of ref that this batch holds, or reports that another
+// transaction holds it or is creating it (PostgreSQL; SQLite's one writer holds every
+// lock). When there is no live entity of ref yet and none is being created, it returns
+// nil holding the lock of its vendor_data: applying the event creates it.
+func (s *Store) batchEntity(tx *txn, ref entityRef) (bool, *Entity, error) {
+	if e := tx.batch.entities[ref]; e != nil {
+		return false, e, nil
+	}
 	if s.dialect != Postgres {
 		return false, nil, nil
 	}
-	live := tx.Model(&Entity{}).
-		Where("application_id = ? AND kind = ? AND vendor_data = ? AND deleted_at IS NULL", appID, key.Kind, key.VendorData)
-	var found []*Entity
-	err := skipLocked(live.Session(&gorm.Session{})).
-		Limit(1).Find(&found).Error
-	if err != nil {
-		return false, nil, err
-	}
-	if len(found) > 0 {
-		return false, found[0], nil
-	}
 	var n int64
-	if err := live.Session(&gorm.Session{}).Limit(1).Count(&n).Error; err != nil || n > 0 {
-		return n > 0, nil, err
+	err := tx.Model(&Entity{}).
+		Where("application_id = ? AND kind = ? AND vendor_data = ? AND deleted_at IS NULL", ref.appID, ref.Kind, ref.VendorData).
+		Limit(1).Count(&n).Error
+	if err != nil || n > 0 {
+		return n > 0, nil, err // live, and not locked up front: another transaction holds it
 	}
 	// No live entity yet: another transaction may be creating it (under its vendor_data
 	// lock, which creating it here would wait for).
-	free, err := s.tryLockVendorData(tx, appID, key.Kind, key.VendorData)
+	free, err := s.tryLockVendorData(tx, ref.appID, ref.Kind, ref.VendorData)
 	return !free, nil, err
 }
 
@@ -214,21 +226,23 @@ func readSessionEvents(items []*InboxItem) ([]*queuedSession, map[string]bool) {
 }
 
 // applyQueuedSession applies one event of a batch under its entity's lock: e, when the
-// caller already locked it, or the entity it locks (or creates) now.
-func (s *Store) applyQueuedSession(tx *txn, q *queuedSession, e *Entity) (SessionOutcome, error) {
+// caller already locked it, or the entity it locks (or creates) now. It returns the
+// entity as the event left it.
+func (s *Store) applyQueuedSession(tx *txn, q *queuedSession, e *Entity) (SessionOutcome, *Entity, error) {
 	app, err := tx.application(q.item.ApplicationID)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	// Each event's changes are timed after its own entity's lock.
 	tx.resetClock()
 	if e == nil {
 		if e, _, err = s.lockOrCreateEntity(tx, app.ID, "session", q.eventAt, entityKey{q.in.Kind, q.in.VendorData}); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
 	a := sessionApply{tx: tx, app: app, in: q.in, facts: q.facts, eventAt: q.eventAt, inboxID: q.item.ID}
-	return a.run(e)
+	outcome, err := a.run(e)
+	return outcome, e, err
 }
 
 // claimPendingInbox locks up to n pending items of taskType besides except that no other

@@ -92,6 +92,96 @@ func TestABatchOfSessionEventsIsAppliedAsOneByOne(t *testing.T) {
 	})
 }
 
+// A batch on entities that exist already reads them, their sessions and their
+// allowlisting up front: the entities come out as when the events are applied one by
+// one, with several events per session in the batch, an allowlisted entity spared the
+// auto-block and the other blocked.
+func TestABatchOnKnownEntitiesIsAppliedAsOneByOne(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, b bundle) {
+		ctx := context.Background()
+		_, problems, err := b.store.UpdateSettings(ctx, b.app.ID, map[string]any{"auto_block_on_decline": true})
+		require.NoError(t, err)
+		require.Empty(t, problems)
+		vip, err := b.store.CreateList(ctx, b.app.ID, "vip", rules.ListAllowlist, models.KindUser)
+		require.NoError(t, err)
+		for _, vd := range []string{"single-vip", "batched-vip"} {
+			_, _, err := b.store.AddEntry(ctx, b.app.ID, vip.ID, models.NewListEntry{Value: vd, Actor: "test"})
+			require.NoError(t, err)
+		}
+		decision := func(vd, status string, s int) map[string]any {
+			return map[string]any{"id_verification": map[string]any{"status": status,
+				"full_name": fmt.Sprintf("Name %d", s), "document_number": fmt.Sprintf("%s-doc-%d", vd, s)}}
+		}
+		// Every session's first event is applied before: the entity and its sessions exist.
+		first := func(vd string) []models.SessionEventInput {
+			var evs []models.SessionEventInput
+			for s := range 4 {
+				evs = append(evs, ev(vd, fmt.Sprintf("%s-s-%d", vd, s), rules.SessionNotStarted, base+int64(s*100), nil))
+			}
+			return evs
+		}
+		rest := func(vd string) []models.SessionEventInput {
+			var evs []models.SessionEventInput
+			finals := []string{rules.SessionApproved, rules.SessionInReview, rules.SessionApproved, rules.SessionDeclined}
+			for s := range 4 {
+				sid, at := fmt.Sprintf("%s-s-%d", vd, s), base+int64(s*100)
+				evs = append(evs, ev(vd, sid, rules.SessionInProgress, at+5, nil),
+					ev(vd, sid, finals[s], at+10, decision(vd, finals[s], s)))
+			}
+			return evs
+		}
+		for _, vd := range []string{"single", "single-vip"} {
+			apply(t, b, first(vd)...)
+			apply(t, b, rest(vd)...)
+		}
+		var batched []models.SessionEventInput
+		for _, vd := range []string{"batched", "batched-vip"} {
+			apply(t, b, first(vd)...)
+			batched = append(batched, rest(vd)...)
+		}
+		rand.Shuffle(len(batched), func(i, j int) { batched[i], batched[j] = batched[j], batched[i] })
+		var ids []string
+		for _, in := range batched {
+			item, _, err := b.store.IngestSessionEvent(ctx, b.app.ID, in)
+			require.NoError(t, err)
+			ids = append(ids, item.ID)
+		}
+		_, err = b.store.ApplySessionEvent(ctx, ids[0])
+		require.NoError(t, err)
+		for _, id := range ids {
+			item, err := b.store.InboxItem(ctx, b.app.ID, id)
+			require.NoError(t, err)
+			require.Equal(t, models.InboxApplied, item.State, "one job applied the whole batch")
+		}
+
+		for _, pair := range [][2]string{{"single", "batched"}, {"single-vip", "batched-vip"}} {
+			single, batch := entity(t, b, pair[0]), entity(t, b, pair[1])
+			want, got := comparable(single), comparable(batch)
+			want.VendorData, got.VendorData = "", ""
+			require.Equal(t, pair[1]+"-doc-2", *got.UserProfile.DocumentNumber, "the latest approved session's document")
+			for _, r := range []*models.EntityResource{&want, &got} {
+				r.UserProfile.DocumentNumber = nil // named after the entity
+				for i := range r.RiskSignals {
+					r.RiskSignals[i].Source = "" // names the per-entity session
+				}
+			}
+			require.Equal(t, want, got, pair[1])
+			require.Equal(t, 4, batch.SessionCount)
+			require.Equal(t, 2, batch.ApprovedCount)
+			require.Equal(t, 1, batch.DeclinedCount)
+			require.Equal(t, 1, batch.InReviewCount)
+			require.Equal(t, sessionHistory(t, b, pair[0], 4), sessionHistory(t, b, pair[1], 4))
+			for s := range 4 {
+				r, err := b.store.GetSession(ctx, b.app.ID, fmt.Sprintf("%s-s-%d", pair[1], s))
+				require.NoError(t, err)
+				require.Len(t, r.History, 3, "each session's three events, once each")
+			}
+		}
+		require.Equal(t, rules.EntityBlocked, entity(t, b, "batched").Status, "declined, with auto-block on")
+		require.Equal(t, rules.EntityActive, entity(t, b, "batched-vip").Status, "allowlisted: spared the auto-block")
+	})
+}
+
 // An item of a batch that holds no valid session event fails for good on its own; the
 // others of its batch are applied.
 func TestAnInvalidItemInABatchFailsAlone(t *testing.T) {

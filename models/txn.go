@@ -66,6 +66,8 @@ type txn struct {
 	rows pendingRows
 	// apps caches the applications the transaction read (settings, secrets), by id.
 	apps map[string]*Application
+	// batch holds what a batch of session events read up front; nil otherwise.
+	batch *batchReads
 }
 
 // pendingRows are rows a transaction inserts at its end, table by table.
