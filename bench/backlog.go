@@ -92,7 +92,11 @@ func (e *env) startProcess(ctx context.Context, spec VariantSpec, name, role str
 		addrVar = "STANDING_METRICS_ADDR"
 	}
 	envv := append(append(append([]string{}, e.baseEnv...), spec.Env...), fmt.Sprintf("%s=127.0.0.1:%d", addrVar, port))
-	p, err := start(name, filepath.Join(e.dir, fmt.Sprintf("%s-%dx.log", name, spec.N)), envv, e.bin, role)
+	bin := e.bin
+	if spec.Bin != "" {
+		bin = spec.Bin
+	}
+	p, err := start(name, filepath.Join(e.dir, fmt.Sprintf("%s-%dx.log", name, spec.N)), envv, bin, role)
 	if err != nil {
 		return nil, "", err
 	}

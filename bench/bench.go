@@ -63,11 +63,18 @@ type Config struct {
 type VariantSpec struct {
 	N   int
 	Env []string
+	// Bin, when set, is the standing binary the variant's processes run (the database is
+	// migrated by the one built from this checkout).
+	Bin string
 }
 
-// Name is how the variant is printed: "1+1", or "1+1 KEY=VALUE…".
+// Name is how the variant is printed: "1+1", or "1+1 KEY=VALUE… BIN=…".
 func (v VariantSpec) Name() string {
-	return strings.TrimSpace(fmt.Sprintf("%d+%d %s", v.N, v.N, strings.Join(v.Env, " ")))
+	name := strings.TrimSpace(fmt.Sprintf("%d+%d %s", v.N, v.N, strings.Join(v.Env, " ")))
+	if v.Bin != "" {
+		name += " BIN=" + filepath.Base(filepath.Dir(v.Bin)) + "/" + filepath.Base(v.Bin)
+	}
+	return name
 }
 
 // Result is the whole run, as written to JSON.

@@ -107,8 +107,13 @@ func startPostgres(ctx context.Context, bin, dir string, port int) (*postgres, e
 	if err != nil {
 		return nil, fmt.Errorf("initdb: %w: %s", err, out)
 	}
-	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c max_connections=300 -c shared_preload_libraries=pg_stat_statements",
-		port, p.dir)
+	// autovacuum_naptime: a phase fills empty tables in seconds, and until autovacuum
+	// has analyzed them PostgreSQL plans the entity lookup without statistics (a scan of
+	// the application's entities: 12 ms at 7,000 entities, 0.1 ms once analyzed). With
+	// the default of a minute, every phase would measure that first minute; README
+	// recommends the same setting for production.
+	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c max_connections=300 "+
+		"-c shared_preload_libraries=pg_stat_statements -c autovacuum_naptime=5s", port, p.dir)
 	out, err = p.pgCommand(ctx, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "-l", filepath.Join(p.dir, "log"),
 		"-o", opts, "-w", "-t", "60", "start").CombinedOutput()
 	if err != nil {

@@ -123,12 +123,16 @@ func (s *Store) lockOrCreateEntities(tx *txn, appID, source string, since time.T
 // lockOrInsertEntity locks the live entity of key, inserting it when there is none; it
 // does not record the creation.
 func (s *Store) lockOrInsertEntity(tx *txn, appID string, key entityKey, since time.Time) (*Entity, rules.Creation, bool, error) {
-	existing, err := liveEntityForUpdate(tx, appID, key.Kind, key.VendorData)
-	if !errors.Is(err, ErrNotFound) {
-		return existing, rules.Creation{}, false, err
-	}
-	if err := s.lockVendorData(tx, appID, key.Kind, key.VendorData); err != nil {
-		return nil, rules.Creation{}, false, fmt.Errorf("lock vendor_data %q: %w", key.VendorData, err)
+	// A session batch that found no live entity and holds the vendor_data lock inserts
+	// at once (one created since is caught by the insert's conflict, below).
+	if !tx.batch.holdsVendorData(appID, key.Kind, key.VendorData) {
+		existing, err := liveEntityForUpdate(tx, appID, key.Kind, key.VendorData)
+		if !errors.Is(err, ErrNotFound) {
+			return existing, rules.Creation{}, false, err
+		}
+		if err := s.lockVendorData(tx, appID, key.Kind, key.VendorData); err != nil {
+			return nil, rules.Creation{}, false, fmt.Errorf("lock vendor_data %q: %w", key.VendorData, err)
+		}
 	}
 	// The creation time is read now, before the other entities of the transaction are
 	// locked; what the transaction records uses its own time, read after every lock.
@@ -139,7 +143,7 @@ func (s *Store) lockOrInsertEntity(tx *txn, appID string, key entityKey, since t
 	if err != nil || inserted {
 		return e, c, inserted, err
 	}
-	existing, err = liveEntityForUpdate(tx, appID, key.Kind, key.VendorData)
+	existing, err := liveEntityForUpdate(tx, appID, key.Kind, key.VendorData)
 	return existing, rules.Creation{}, false, err
 }
 

@@ -2,7 +2,10 @@ package models
 
 import (
 	"context"
+	"errors"
 	"strings"
+
+	"gorm.io/gorm"
 
 	"github.com/standinghq/standing/rules"
 )
@@ -48,4 +51,30 @@ func (s *Store) AppendRecordsForTest(ctx context.Context, appID, entityID string
 		done += batch
 	}
 	return nil
+}
+
+// HoldForTest runs query (a locking SELECT, PostgreSQL) in a transaction of its own and
+// keeps its locks until the returned release is called; the transaction then rolls back.
+func (s *Store) HoldForTest(ctx context.Context, query string, args ...any) (func(), error) {
+	locked, release, done := make(chan error, 1), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var n int
+			err := tx.Raw("SELECT count(*) FROM ("+query+") held", args...).Scan(&n).Error
+			if err == nil && n == 0 {
+				err = errors.New("the query locked no row")
+			}
+			locked <- err
+			if err != nil {
+				return err
+			}
+			<-release
+			return errors.New("roll back")
+		})
+	}()
+	if err := <-locked; err != nil {
+		return nil, err
+	}
+	return func() { close(release); <-done }, nil
 }

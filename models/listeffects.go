@@ -24,6 +24,7 @@ func isAllowlisted(tx *txn, appID, kind, vendorData string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("look up allowlists: %w", err)
 	}
+	tx.batch.allowlistRead(appID, kind, vendorData, n > 0)
 	return n > 0, nil
 }
 

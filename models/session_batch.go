@@ -43,18 +43,34 @@ func (s *Store) ApplySessionEvent(ctx context.Context, id string) (SessionOutcom
 		return SessionAlreadyApplied, err
 	}
 	// While another transaction holds the item (in its batch), this job applies other
-	// pending events rather than wait; then it waits for the item's fate.
+	// pending events rather than wait, then says the item is busy: its job runs again
+	// shortly and finds it applied (or applies it, if that batch failed).
 	outcome, err := s.applySessionEvents(ctx, id, max(1, s.applyBatch), false)
-	if err == nil && outcome != "" {
+	switch {
+	case err == nil && outcome == sessionItemElsewhere:
+		return "", ErrInboxItemBusy
+	case err == nil && outcome != sessionEntityElsewhere:
 		return outcome, nil
-	}
-	if err != nil && (errors.Is(err, ErrUnknownJob) || IsUnavailable(err)) {
+	case err != nil && (errors.Is(err, ErrUnknownJob) || IsUnavailable(err)):
 		return "", err
 	}
-	// The batch failed (any of its items may be why), or the item was another's: this
-	// item alone, waiting for its lock. An item another batch applied is then applied.
+	// The batch failed (any of its items may be why), or another transaction holds the
+	// item's entity: this item alone, waiting for its entity, so that an event the
+	// database refuses fails only its own job.
 	return s.applySessionEvents(ctx, id, 1, true)
 }
+
+// What the first pass of ApplySessionEvent reports when it did not apply the item.
+const (
+	// sessionItemElsewhere: another transaction holds the item.
+	sessionItemElsewhere SessionOutcome = ""
+	// sessionEntityElsewhere: another transaction holds the item's entity.
+	sessionEntityElsewhere SessionOutcome = "entity held elsewhere"
+)
+
+// ErrInboxItemBusy means another transaction holds an inbox item (a batch that applies
+// it): the item's job runs again shortly, without counting as a failure.
+var ErrInboxItemBusy = errors.New("the inbox item or its entity is held by another transaction")
 
 // inboxSettled reports whether inbox item id is applied or failed for good: one read
 // without a lock, since a settled item never changes. An unknown id is ErrUnknownJob.
@@ -140,6 +156,9 @@ func (s *Store) applySessionEvents(ctx context.Context, id string, limit int, wa
 				}
 				if held {
 					skipped[ref] = true
+					if q.item == own {
+						outcome = sessionEntityElsewhere
+					}
 					continue
 				}
 				locked = e
@@ -168,25 +187,23 @@ func (s *Store) applySessionEvents(ctx context.Context, id string, limit int, wa
 
 // batchEntity returns the entity of ref that this batch holds, or reports that another
 // transaction holds it or is creating it (PostgreSQL; SQLite's one writer holds every
-// lock). When there is no live entity of ref yet and none is being created, it returns
-// nil holding the lock of its vendor_data: applying the event creates it.
+// lock). When there was no live entity of ref and none is being created, it returns nil
+// holding the lock of its vendor_data: applying the event creates it.
 func (s *Store) batchEntity(tx *txn, ref entityRef) (bool, *Entity, error) {
-	if e := tx.batch.entities[ref]; e != nil {
+	r := tx.batch
+	if e := r.entities[ref]; e != nil {
 		return false, e, nil
 	}
-	if s.dialect != Postgres {
+	if s.dialect != Postgres || r.vendorLocked[ref] {
 		return false, nil, nil
 	}
-	var n int64
-	err := tx.Model(&Entity{}).
-		Where("application_id = ? AND kind = ? AND vendor_data = ? AND deleted_at IS NULL", ref.appID, ref.Kind, ref.VendorData).
-		Limit(1).Count(&n).Error
-	if err != nil || n > 0 {
-		return n > 0, nil, err // live, and not locked up front: another transaction holds it
+	if r.live[ref] {
+		return true, nil, nil // live, and not locked up front: another transaction holds it
 	}
-	// No live entity yet: another transaction may be creating it (under its vendor_data
+	// No live entity: another transaction may be creating it (under its vendor_data
 	// lock, which creating it here would wait for).
 	free, err := s.tryLockVendorData(tx, ref.appID, ref.Kind, ref.VendorData)
+	r.vendorLocked[ref] = free
 	return !free, nil, err
 }
 
@@ -236,8 +253,12 @@ func (s *Store) applyQueuedSession(tx *txn, q *queuedSession, e *Entity) (Sessio
 	// Each event's changes are timed after its own entity's lock.
 	tx.resetClock()
 	if e == nil {
-		if e, _, err = s.lockOrCreateEntity(tx, app.ID, "session", q.eventAt, entityKey{q.in.Kind, q.in.VendorData}); err != nil {
+		var created bool
+		if e, created, err = s.lockOrCreateEntity(tx, app.ID, "session", q.eventAt, entityKey{q.in.Kind, q.in.VendorData}); err != nil {
 			return "", nil, err
+		}
+		if created {
+			tx.batch.entityCreated(e)
 		}
 	}
 	a := sessionApply{tx: tx, app: app, in: q.in, facts: q.facts, eventAt: q.eventAt, inboxID: q.item.ID}

@@ -6,10 +6,12 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/standinghq/standing/internal/testkit"
 	"github.com/standinghq/standing/models"
 	"github.com/standinghq/standing/rules"
 )
@@ -234,7 +236,7 @@ func TestRacingBatchesApplyEveryEventOnce(t *testing.T) {
 			rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 			wg.Go(func() {
 				for _, id := range order {
-					if _, err := b.store.ApplySessionEvent(ctx, id); !assert.NoError(t, err) {
+					if _, err := applyAsJob(ctx, b.store, id); !assert.NoError(t, err) {
 						return
 					}
 				}
@@ -257,4 +259,75 @@ func TestRacingBatchesApplyEveryEventOnce(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A job whose event's entity another transaction holds applies the other pending
+// events first, then waits for the entity with its own event alone.
+func TestAJobWhoseEntityIsHeldElsewhereAppliesTheOthersFirst(t *testing.T) {
+	b := setup(t, testkit.Engines()[0]) // PostgreSQL: SQLite's one writer holds no row locks
+	ctx := context.Background()
+	apply(t, b, ev("held", "held-s-0", rules.SessionInProgress, base, nil), ev("free", "free-s-0", rules.SessionInProgress, base, nil))
+	heldItem, _, err := b.store.IngestSessionEvent(ctx, b.app.ID, ev("held", "held-s-0", rules.SessionApproved, base+10, nil))
+	require.NoError(t, err)
+	freeItem, _, err := b.store.IngestSessionEvent(ctx, b.app.ID, ev("free", "free-s-0", rules.SessionApproved, base+10, nil))
+	require.NoError(t, err)
+	release, err := b.store.HoldForTest(ctx, "SELECT id FROM entities WHERE application_id = ? AND vendor_data = ? FOR UPDATE", b.app.ID, "held")
+	require.NoError(t, err)
+
+	type result struct {
+		outcome models.SessionOutcome
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		outcome, err := b.store.ApplySessionEvent(ctx, heldItem.ID)
+		done <- result{outcome, err}
+	}()
+	require.Eventually(t, func() bool {
+		item, err := b.store.InboxItem(ctx, b.app.ID, freeItem.ID)
+		return err == nil && item.State == models.InboxApplied
+	}, 5*time.Second, 5*time.Millisecond, "the job applied the other pending event meanwhile")
+	item, err := b.store.InboxItem(ctx, b.app.ID, heldItem.ID)
+	require.NoError(t, err)
+	require.Equal(t, models.InboxPending, item.State, "its own event waits for the entity")
+	select {
+	case r := <-done:
+		t.Fatalf("the job did not wait for the entity: %v %v", r.outcome, r.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	release()
+	r := <-done
+	require.NoError(t, r.err)
+	require.Equal(t, models.SessionCurrent, r.outcome)
+	require.Equal(t, rules.SessionApproved, sessionHistory(t, b, "held", 1)["s-0"][1])
+	require.Equal(t, 1, entity(t, b, "held").ApprovedCount)
+}
+
+// A job whose item another transaction holds (a batch applying it) does not wait: it
+// applies the other pending events and says the item is busy, leaving it untouched.
+func TestAJobWhoseItemIsInAnotherBatchIsBusy(t *testing.T) {
+	b := setup(t, testkit.Engines()[0]) // PostgreSQL: SQLite's one writer holds no row locks
+	ctx := context.Background()
+	mine, _, err := b.store.IngestSessionEvent(ctx, b.app.ID, ev("mine", "mine-s-0", rules.SessionApproved, base, nil))
+	require.NoError(t, err)
+	other, _, err := b.store.IngestSessionEvent(ctx, b.app.ID, ev("other", "other-s-0", rules.SessionApproved, base, nil))
+	require.NoError(t, err)
+	release, err := b.store.HoldForTest(ctx, "SELECT id FROM inbox WHERE id = ? FOR UPDATE", mine.ID)
+	require.NoError(t, err)
+
+	_, err = b.store.ApplySessionEvent(ctx, mine.ID)
+	require.ErrorIs(t, err, models.ErrInboxItemBusy)
+	item, err := b.store.InboxItem(ctx, b.app.ID, mine.ID)
+	require.NoError(t, err)
+	require.Equal(t, models.InboxPending, item.State)
+	require.Zero(t, item.Attempts, "busy is no failed attempt")
+	item, err = b.store.InboxItem(ctx, b.app.ID, other.ID)
+	require.NoError(t, err)
+	require.Equal(t, models.InboxApplied, item.State, "the job applied the other pending event meanwhile")
+
+	release() // the holder rolled back: the job, run again, applies the item
+	outcome, err := b.store.ApplySessionEvent(ctx, mine.ID)
+	require.NoError(t, err)
+	require.Equal(t, models.SessionCurrent, outcome)
 }

@@ -3,6 +3,8 @@ package models
 import (
 	"fmt"
 
+	"gorm.io/gorm"
+
 	"github.com/standinghq/standing/rules"
 )
 
@@ -19,26 +21,37 @@ type sessionRef struct {
 
 // batchReads are what a batch of session events reads up front, in a few statements
 // instead of a few per event (PostgreSQL): the live entities it locked (skipping those
-// another transaction holds), the sessions of those entities that its events name, and
-// which of those entities are on an allowlist. Each is read after the entity's lock, as
-// the per-event reads are. Events update entities and sessions as they write them, so
-// that the next event of the batch starts from what the last one wrote.
+// another transaction holds) and which others exist, the sessions of the locked
+// entities that its events name, and which of them are on an allowlist. Each is read
+// after the entity's lock, as the per-event reads are. Events update what the batch
+// knows as they write, so that the next event of an entity starts from what the last
+// one wrote, and an entity the batch creates is known to have no other session.
 type batchReads struct {
 	// entities are the entities this transaction holds, as the last event left them.
 	entities map[entityRef]*Entity
-	// prefetched are the entities locked up front, whose sessions and allowlisting are
-	// known: a session of theirs missing from sessions does not exist.
-	prefetched  map[entityRef]bool
-	sessions    map[sessionRef]*Session
-	allowlisted map[entityRef]bool
+	// live are the entities that existed when the batch began; vendorLocked those that
+	// did not and whose vendor_data lock this transaction holds (to create them).
+	live, vendorLocked map[entityRef]bool
+	// sessionsKnown are the entities whose sessions named by the batch are in sessions
+	// (a session missing there does not exist).
+	sessionsKnown map[entityRef]bool
+	sessions      map[sessionRef]*Session
+	// allowKnown are the entities whose allowlisting is in allowlisted.
+	allowKnown, allowlisted map[entityRef]bool
 }
 
-// prefetchBatch locks the live entities of queued that no other transaction holds and
-// reads their sessions named by queued and their allowlisting. On SQLite (one writer,
-// no row locks) it reads nothing: every event reads its own.
+func newBatchReads() *batchReads {
+	return &batchReads{entities: map[entityRef]*Entity{}, live: map[entityRef]bool{}, vendorLocked: map[entityRef]bool{},
+		sessionsKnown: map[entityRef]bool{}, sessions: map[sessionRef]*Session{},
+		allowKnown: map[entityRef]bool{}, allowlisted: map[entityRef]bool{}}
+}
+
+// prefetchBatch locks the live entities of queued that no other transaction holds,
+// notes which others exist, and reads the locked ones' sessions named by queued and
+// their allowlisting. On SQLite (one writer, no row locks) it reads nothing: every
+// event reads its own.
 func (s *Store) prefetchBatch(tx *txn, queued []*queuedSession) (*batchReads, error) {
-	r := &batchReads{entities: map[entityRef]*Entity{}, prefetched: map[entityRef]bool{},
-		sessions: map[sessionRef]*Session{}, allowlisted: map[entityRef]bool{}}
+	r := newBatchReads()
 	if s.dialect != Postgres || len(queued) == 0 {
 		return r, nil
 	}
@@ -53,17 +66,25 @@ func (s *Store) prefetchBatch(tx *txn, queued []*queuedSession) (*batchReads, er
 	}
 	var entityIDs []string
 	for appID, pairs := range keys {
+		live := tx.Model(&Entity{}).Where("application_id = ? AND deleted_at IS NULL AND (kind, vendor_data) IN ?", appID, pairs)
 		var found []*Entity
-		err := skipLocked(tx.Model(&Entity{})).
-			Where("application_id = ? AND deleted_at IS NULL AND (kind, vendor_data) IN ?", appID, pairs).
-			Find(&found).Error
-		if err != nil {
+		if err := skipLocked(live.Session(&gorm.Session{})).Find(&found).Error; err != nil {
 			return nil, fmt.Errorf("lock the batch's entities: %w", err)
 		}
 		for _, e := range found {
 			ref := entityRef{appID, entityKey{e.Kind, e.VendorData}}
-			r.entities[ref], r.prefetched[ref] = e, true
+			r.entities[ref], r.sessionsKnown[ref], r.allowKnown[ref] = e, true, true
 			entityIDs = append(entityIDs, e.ID)
+		}
+		if len(found) < len(pairs) {
+			// Which of the others exist (held by another transaction) and which do not.
+			var existing []entityKey
+			if err := live.Session(&gorm.Session{}).Select("kind, vendor_data").Scan(&existing).Error; err != nil {
+				return nil, fmt.Errorf("find the batch's entities: %w", err)
+			}
+			for _, k := range existing {
+				r.live[entityRef{appID, k}] = true
+			}
 		}
 	}
 	if len(entityIDs) == 0 {
@@ -74,7 +95,6 @@ func (s *Store) prefetchBatch(tx *txn, queued []*queuedSession) (*batchReads, er
 	}
 	return r, r.readAllowlisted(tx, keys)
 }
-
 // readSessions reads the sessions of the locked entityIDs that queued names.
 func (r *batchReads) readSessions(tx *txn, queued []*queuedSession, entityIDs []string) error {
 	names := map[string]bool{}
@@ -114,9 +134,9 @@ func (r *batchReads) readAllowlisted(tx *txn, keys map[string][][]any) error {
 }
 
 // session returns e's session sessionID as the batch knows it: found reports whether
-// the batch knows (e was prefetched), sess is nil when there is no such session.
+// the batch knows, sess is nil when there is no such session.
 func (r *batchReads) session(e *Entity, sessionID string) (sess *Session, found bool) {
-	if r == nil || !r.prefetched[entityRef{e.ApplicationID, entityKey{e.Kind, e.VendorData}}] {
+	if r == nil || !r.sessionsKnown[entityRef{e.ApplicationID, entityKey{e.Kind, e.VendorData}}] {
 		return nil, false
 	}
 	return r.sessions[sessionRef{e.ID, sessionID}], true
@@ -129,12 +149,34 @@ func (r *batchReads) sessionWritten(sess *Session) {
 	}
 }
 
+// entityCreated records that the batch created e: it has no session but the batch's.
+func (r *batchReads) entityCreated(e *Entity) {
+	if r != nil {
+		r.sessionsKnown[entityRef{e.ApplicationID, entityKey{e.Kind, e.VendorData}}] = true
+	}
+}
+
+// holdsVendorData reports whether the batch found no live entity kind/vendorData of
+// appID and holds its vendor_data lock.
+func (r *batchReads) holdsVendorData(appID, kind, vendorData string) bool {
+	return r != nil && r.vendorLocked[entityRef{appID, entityKey{kind, vendorData}}]
+}
+
 // isAllowlisted returns whether the batch knows if the entity kind/vendorData of appID
 // is on an allowlist (known), and if so whether it is.
 func (r *batchReads) isAllowlisted(appID, kind, vendorData string) (on, known bool) {
 	ref := entityRef{appID, entityKey{kind, vendorData}}
-	if r == nil || !r.prefetched[ref] {
+	if r == nil || !r.allowKnown[ref] {
 		return false, false
 	}
 	return r.allowlisted[ref], true
+}
+
+// allowlistRead records an allowlist lookup made under the entity's lock or its
+// vendor_data lock (an allowlist entry added meanwhile waits for either).
+func (r *batchReads) allowlistRead(appID, kind, vendorData string, on bool) {
+	if r != nil {
+		ref := entityRef{appID, entityKey{kind, vendorData}}
+		r.allowKnown[ref], r.allowlisted[ref] = true, on
+	}
 }

@@ -276,6 +276,12 @@ func (d *Deliverer) attempt(ctx context.Context, job *models.DeliveryJob) models
 	return r
 }
 
-// IsFailure tells asynq which errors count as failed attempts: a busy destination does
-// not.
-func IsFailure(err error) bool { return !errors.Is(err, ErrDestinationBusy) }
+// IsFailure tells asynq which errors count as failed attempts: a busy destination, or
+// an inbox item another transaction holds, does not.
+func IsFailure(err error) bool { return !isBusy(err) }
+
+// isBusy reports whether err says a job met work another holds (a destination at its
+// cap, an inbox item in another batch): it runs again shortly.
+func isBusy(err error) bool {
+	return errors.Is(err, ErrDestinationBusy) || errors.Is(err, models.ErrInboxItemBusy)
+}

@@ -186,4 +186,12 @@ func TestRetryDelay(t *testing.T) {
 	require.Equal(t, time.Second, workers.RetryDelay(3, asynq.ErrLeaseExpired, task), "a crashed worker's job runs again at once")
 	d := workers.RetryDelay(3, errors.New("database down"), task)
 	require.Greater(t, d, time.Second)
+	busy := fmt.Errorf("apply session event: %w", models.ErrInboxItemBusy)
+	for range 20 {
+		d := workers.CappedRetryDelay(10*time.Second)(12, busy, task)
+		require.GreaterOrEqual(t, d, 50*time.Millisecond)
+		require.Less(t, d, 200*time.Millisecond, "an item held by another batch is looked at again shortly, however often")
+	}
+	require.False(t, workers.IsFailure(busy), "a busy item is no failed attempt")
+	require.True(t, workers.IsFailure(errors.New("database down")))
 }

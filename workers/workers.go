@@ -62,6 +62,9 @@ func inboxHandler[O ~string](h *Handlers, what string, apply func(context.Contex
 		if errors.Is(err, models.ErrUnknownJob) {
 			return fmt.Errorf("inbox item %s does not exist: %w", p.InboxID, asynq.SkipRetry)
 		}
+		if errors.Is(err, models.ErrInboxItemBusy) {
+			return err // runs again shortly; no failure of the item's
+		}
 		if err != nil {
 			h.recordFailure(p.InboxID, err)
 			return fmt.Errorf("%s %s: %w", what, p.InboxID, err)
@@ -124,7 +127,7 @@ func NewServer(redis asynq.RedisConnOpt, cfg ServerConfig) *asynq.Server {
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			var retry *RetryError
-			if errors.Is(err, ErrDestinationBusy) || errors.As(err, &retry) ||
+			if isBusy(err) || errors.As(err, &retry) ||
 				(t.Type() == tasks.TypeWebhookDeliver && errors.Is(err, asynq.SkipRetry)) {
 				return // not failures of Standing's: the delivery log tells the story
 			}
@@ -146,6 +149,10 @@ func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 		return retry.After
 	case errors.Is(err, ErrDestinationBusy):
 		return time.Duration(200+rand.IntN(800)) * time.Millisecond
+	case errors.Is(err, models.ErrInboxItemBusy):
+		// Usually the batch that holds the item applies it: the job then only finds it
+		// applied. Asynq moves it back to the queue within DelayedTaskCheckInterval.
+		return time.Duration(50+rand.IntN(150)) * time.Millisecond
 	case errors.Is(err, asynq.ErrLeaseExpired):
 		return time.Second
 	}
@@ -164,7 +171,7 @@ const firstRetryDelay = 250 * time.Millisecond
 func CappedRetryDelay(limit time.Duration) asynq.RetryDelayFunc {
 	return func(n int, err error, t *asynq.Task) time.Duration {
 		var retry *RetryError
-		if limit <= 0 || errors.As(err, &retry) || errors.Is(err, ErrDestinationBusy) || errors.Is(err, asynq.ErrLeaseExpired) {
+		if limit <= 0 || errors.As(err, &retry) || isBusy(err) || errors.Is(err, asynq.ErrLeaseExpired) {
 			return RetryDelay(n, err, t)
 		}
 		d := limit

@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&cfg.PacedSeconds, "paced-seconds", 20, "length of the paced phase")
 	fs.DurationVar(&cfg.Timeout, "timeout", 90*time.Second, "wait at most this long for a phase's webhooks")
 	variants := fs.String("variants", "1,2", "process counts to run, comma-separated: 1 is one ingest + one work process; "+
+		"1:BIN=PATH runs that variant's processes from another standing binary (a build of an earlier commit: A/B of code in one run); "+
 		"1:KEY=VALUE:KEY=VALUE adds environment to that variant's processes (A/B in one run)")
 	subscribe := fs.String("subscribe", "*", "the destination's subscribed events, comma-separated")
 	fs.BoolVar(&cfg.Signed, "signed", false, "sign session events with the ingest secret instead of the API key")
@@ -74,12 +75,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil || n < 1 || n > 8 {
 			return fmt.Errorf("-variants: %q does not start with a process count from 1 to 8", v)
 		}
+		spec := bench.VariantSpec{N: n}
 		for _, kv := range parts[1:] {
-			if !strings.Contains(kv, "=") {
+			key, value, ok := strings.Cut(kv, "=")
+			switch {
+			case !ok:
 				return fmt.Errorf("-variants: %q is not KEY=VALUE", kv)
+			case key == "BIN":
+				spec.Bin = value
+			default:
+				spec.Env = append(spec.Env, kv)
 			}
 		}
-		cfg.Variants = append(cfg.Variants, bench.VariantSpec{N: n, Env: parts[1:]})
+		cfg.Variants = append(cfg.Variants, spec)
 	}
 	if cfg.Backlog < 0 {
 		return fmt.Errorf("-backlog must be 0 (no backlog phase) or more")
