@@ -95,6 +95,7 @@ func (s *Store) prefetchBatch(tx *txn, queued []*queuedSession) (*batchReads, er
 	}
 	return r, r.readAllowlisted(tx, keys)
 }
+
 // readSessions reads the sessions of the locked entityIDs that queued names.
 func (r *batchReads) readSessions(tx *txn, queued []*queuedSession, entityIDs []string) error {
 	names := map[string]bool{}
