@@ -4,8 +4,15 @@ import (
 	"net/http"
 )
 
+// getSettings answers the application's settings as stored (not as the API key cache
+// last saw them: a change made through another process shows at once).
 func (s *server) getSettings(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, appFrom(r).Settings)
+	app, err := s.store.ApplicationByID(r.Context(), appFrom(r).ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, app.Settings)
 }
 
 // patchSettings merges the given keys into the settings; nested objects are merged key

@@ -219,6 +219,7 @@ func (s *Store) SetIngestSecret(ctx context.Context, appID, secret string) (*App
 		app.IngestSecret, app.UpdatedAt = secret, now
 		return tx.Model(&app).Select("ingest_secret", "previous_ingest_secret", "previous_ingest_secret_expires_at", "updated_at").Updates(&app).Error
 	})
+	s.apiKeys.clear()
 	if err != nil {
 		return nil, err
 	}
@@ -230,14 +231,19 @@ func (s *Store) ApplicationByAPIKey(ctx context.Context, key string) (*Applicati
 	if key == "" {
 		return nil, errNotFound("application")
 	}
+	hash, now := HashAPIKey(key), time.Now() // the cache's own clock: a test's store clock may stand still
+	if app, ok := s.apiKeys.get(hash, now); ok {
+		return app, nil
+	}
 	var app Application
 	err := s.db.WithContext(ctx).
 		Joins("JOIN api_keys ON api_keys.application_id = applications.id").
-		Where("api_keys.hash = ? AND api_keys.revoked_at IS NULL", HashAPIKey(key)).
+		Where("api_keys.hash = ? AND api_keys.revoked_at IS NULL", hash).
 		Take(&app).Error
 	if err != nil {
 		return nil, notFound(err, "application")
 	}
+	s.apiKeys.put(hash, &app, now)
 	return &app, nil
 }
 

@@ -347,5 +347,6 @@ func (s *Store) UpdateSettings(ctx context.Context, appID string, patch map[stri
 		}
 		return tx.Model(&app).Updates(map[string]any{"settings": out, "updated_at": s.Now()}).Error
 	})
+	s.apiKeys.clear()
 	return out, problems, err
 }

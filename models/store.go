@@ -55,6 +55,8 @@ type Store struct {
 	intake *group[*InboxItem, bool]
 	// deliveries share claims and attempt records between concurrent attempts.
 	deliveries deliveryGroups
+	// apiKeys answers API keys from memory for a moment (appcache.go).
+	apiKeys *apiKeyCache
 }
 
 // Option configures a Store.
@@ -132,6 +134,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("connect to %s database: %w", s.dialect, err)
 	}
 	s.db = db
+	s.apiKeys = newAPIKeyCache()
 	s.startDeliveryGroups()
 	if s.dialect == Postgres && !s.noIntakeBatching {
 		s.intake = newIntakeGroup(db)
