@@ -26,34 +26,29 @@ func newIntakeGroup(db *gorm.DB) *group[*InboxItem, bool] {
 	})
 }
 
-// insertIntakeRows inserts rows in one statement; a row whose dedup key is taken (by
-// an earlier request or by another row of the batch) is skipped and reported.
+// insertIntakeRows inserts rows in one statement (atomic on its own: no transaction
+// around it, one round trip); a row whose dedup key is taken (by an earlier request or
+// by another row of the batch) is skipped and reported.
 func insertIntakeRows(ctx context.Context, db *gorm.DB, items []*InboxItem) ([]bool, error) {
-	inserted := map[string]bool{}
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var sql strings.Builder
-		sql.WriteString(`INSERT INTO inbox (id, application_id, task_type, dedup_key, payload, state, attempts, last_error, created_at, enqueued_at) VALUES `)
-		args := make([]any, 0, 10*len(items))
-		for i, it := range items {
-			if i > 0 {
-				sql.WriteString(", ")
-			}
-			sql.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, it.ID, it.ApplicationID, it.TaskType, it.DedupKey, it.Payload, it.State,
-				it.Attempts, it.LastError, it.CreatedAt, it.EnqueuedAt)
+	var sql strings.Builder
+	sql.WriteString(`INSERT INTO inbox (id, application_id, task_type, dedup_key, payload, state, attempts, last_error, created_at, enqueued_at) VALUES `)
+	args := make([]any, 0, 10*len(items))
+	for i, it := range items {
+		if i > 0 {
+			sql.WriteString(", ")
 		}
-		sql.WriteString(` ON CONFLICT (application_id, task_type, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING RETURNING id`)
-		var ids []string
-		if err := tx.Raw(sql.String(), args...).Scan(&ids).Error; err != nil {
-			return err
-		}
-		for _, id := range ids {
-			inserted[id] = true
-		}
-		return nil
-	})
-	if err != nil {
+		sql.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, it.ID, it.ApplicationID, it.TaskType, it.DedupKey, it.Payload, it.State,
+			it.Attempts, it.LastError, it.CreatedAt, it.EnqueuedAt)
+	}
+	sql.WriteString(` ON CONFLICT (application_id, task_type, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING RETURNING id`)
+	var ids []string
+	if err := db.WithContext(ctx).Raw(sql.String(), args...).Scan(&ids).Error; err != nil {
 		return nil, fmt.Errorf("store an intake row: %w", err)
+	}
+	inserted := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		inserted[id] = true
 	}
 	out := make([]bool, len(items))
 	for i, it := range items {
@@ -62,16 +57,25 @@ func insertIntakeRows(ctx context.Context, db *gorm.DB, items []*InboxItem) ([]b
 	return out, nil
 }
 
-// ingestBatched stores an intake row of taskType with dedup key through a shared
-// commit, has its job enqueued after that commit, and returns it; the same key again
-// returns the stored row and duplicate true (its job enqueued again while it is pending).
-func (s *Store) ingestBatched(ctx context.Context, appID, taskType, key string, payload any) (*InboxItem, bool, error) {
+// ingestRow stores an intake row of taskType with dedup key in one statement
+// (PostgreSQL), shared with concurrent requests when intake group commit is on, has
+// its job enqueued after that commit, and returns it; the same key again returns the
+// stored row and duplicate true (its job enqueued again while it is pending).
+func (s *Store) ingestRow(ctx context.Context, appID, taskType, key string, payload any) (*InboxItem, bool, error) {
 	item, err := newInboxItem(appID, taskType, payload, s.Now())
 	if err != nil {
 		return nil, false, err
 	}
 	item.DedupKey = &key
-	inserted, err := s.intake.do(ctx, item)
+	var inserted bool
+	if s.intake != nil {
+		inserted, err = s.intake.do(ctx, item)
+	} else {
+		var one []bool
+		if one, err = insertIntakeRows(ctx, s.db, []*InboxItem{item}); err == nil {
+			inserted = one[0]
+		}
+	}
 	if err != nil {
 		return nil, false, err
 	}

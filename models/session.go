@@ -77,8 +77,8 @@ func (in SessionEventInput) dedupKey() string {
 // and duplicate true, and stores nothing (its job is enqueued again while it is pending).
 func (s *Store) IngestSessionEvent(ctx context.Context, appID string, in SessionEventInput) (*InboxItem, bool, error) {
 	key := in.dedupKey()
-	if s.intake != nil {
-		return s.ingestBatched(ctx, appID, tasks.TypeSessionApply, key, in)
+	if s.dialect == Postgres {
+		return s.ingestRow(ctx, appID, tasks.TypeSessionApply, key, in)
 	}
 	var item *InboxItem
 	duplicate := false
