@@ -66,27 +66,14 @@ func newDeliveryFixture(t *testing.T, engine testkit.Engine) deliveryFixture {
 	return deliveryFixture{store: s, clock: c, refs: &refs, app: app.Application, failing: failing, other: other}
 }
 
-// event creates a user and returns the claimed delivery of its data event to the
-// failing destination.
+// job creates a user and returns the claimed delivery of its data event to the failing
+// destination.
 func (f deliveryFixture) job(t *testing.T, vd string) *models.DeliveryJob {
 	t.Helper()
-	ctx := context.Background()
-	e, err := f.store.CreateEntity(ctx, f.app.ID, models.NewEntity{Kind: models.KindUser, VendorData: vd})
+	job, err := f.store.ClaimDelivery(context.Background(), f.pendingDelivery(t, vd), time.Minute)
 	require.NoError(t, err)
-	evs, err := f.store.EventsForEntity(ctx, f.app.ID, e.ID)
-	require.NoError(t, err)
-	deliveries, err := f.store.Deliveries(ctx, evs[0].ID)
-	require.NoError(t, err)
-	for _, d := range deliveries {
-		if d.DestinationID == f.failing.ID {
-			job, err := f.store.ClaimDelivery(ctx, d.ID, time.Minute)
-			require.NoError(t, err)
-			require.NotNil(t, job)
-			return job
-		}
-	}
-	t.Fatal("no delivery to the failing destination")
-	return nil
+	require.NotNil(t, job)
+	return job
 }
 
 func TestFanOutFollowsSubscriptions(t *testing.T) {
