@@ -73,9 +73,11 @@ type entityKey struct {
 	Kind, VendorData string
 }
 
-// lockOrCreateEntity is lockOrCreateEntities for one entity.
-func (s *Store) lockOrCreateEntity(tx *txn, appID, source string, since time.Time, key entityKey) (*Entity, bool, error) {
-	entities, created, err := s.lockOrCreateEntities(tx, appID, source, since, key)
+// lockOrCreateEntity is lockOrCreateEntities for one entity. Unless save, an entity it
+// creates is not saved after its creation is recorded: the caller saves it before the
+// transaction ends (one UPDATE instead of two).
+func (s *Store) lockOrCreateEntity(tx *txn, appID, source string, since time.Time, key entityKey, save bool) (*Entity, bool, error) {
+	entities, created, err := s.lockOrCreateEntities(tx, appID, source, since, save, key)
 	if err != nil {
 		return nil, false, err
 	}
@@ -90,7 +92,7 @@ func (s *Store) lockOrCreateEntity(tx *txn, appID, source string, since time.Tim
 // reason, rule and inputs; data event; timeline entry naming source). Concurrent creators
 // of one vendor_data agree on one row. It returns the entities in keys' order, and which
 // of them it created.
-func (s *Store) lockOrCreateEntities(tx *txn, appID, source string, since time.Time, keys ...entityKey) ([]*Entity, []bool, error) {
+func (s *Store) lockOrCreateEntities(tx *txn, appID, source string, since time.Time, save bool, keys ...entityKey) ([]*Entity, []bool, error) {
 	order := make([]int, len(keys))
 	for i := range order {
 		order[i] = i
@@ -113,7 +115,11 @@ func (s *Store) lockOrCreateEntities(tx *txn, appID, source string, since time.T
 		if !created[i] {
 			continue
 		}
-		if err := newEntityWriter(tx, e).created([]string{"vendor_data", "status"}, creations[i], source); err != nil {
+		record := newEntityWriter(tx, e).created
+		if !save {
+			record = newEntityWriter(tx, e).recordCreation
+		}
+		if err := record([]string{"vendor_data", "status"}, creations[i], source); err != nil {
 			return nil, nil, fmt.Errorf("record the creation of %s %q: %w", e.Kind, e.VendorData, err)
 		}
 	}

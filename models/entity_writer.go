@@ -119,6 +119,15 @@ func (w *entityWriter) save() error {
 // data event with the fields set, and the timeline entry (source names the path that
 // created it), then saves the event sequence.
 func (w *entityWriter) created(changed []string, c rules.Creation, source string) error {
+	if err := w.recordCreation(changed, c, source); err != nil {
+		return err
+	}
+	return w.save()
+}
+
+// recordCreation is created without the save, for a caller that saves the entity itself
+// before its transaction ends (the session event that created it).
+func (w *entityWriter) recordCreation(changed []string, c rules.Creation, source string) error {
 	if err := w.audit(nil, w.e.Status, c.Reason, c.Actor, c.Rule, c.Inputs); err != nil {
 		return err
 	}
@@ -146,7 +155,7 @@ func (w *entityWriter) created(changed []string, c rules.Creation, source string
 		w.setSignal(weights, rules.SignalListMatch, rules.ListMatchSource(c.Rule, c.Inputs),
 			map[string]any{"rule": c.Rule, "status": w.e.Status})
 	}
-	return w.save()
+	return nil
 }
 
 // transition moves the entity as t says and records it: status_reason, the audit record

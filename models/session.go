@@ -141,7 +141,7 @@ func (s *Store) CreateSession(ctx context.Context, appID string, in NewSession) 
 		// Upstream event times are whole seconds: a session started in this second must
 		// not look newer than its first event from upstream.
 		started := s.Now().Truncate(time.Second)
-		e, _, err := s.lockOrCreateEntity(tx, appID, "session", started, entityKey{in.Kind, in.VendorData})
+		e, _, err := s.lockOrCreateEntity(tx, appID, "session", started, entityKey{in.Kind, in.VendorData}, true)
 		if err != nil {
 			return err
 		}

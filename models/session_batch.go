@@ -254,7 +254,8 @@ func (s *Store) applyQueuedSession(tx *txn, q *queuedSession, e *Entity) (Sessio
 	tx.resetClock()
 	if e == nil {
 		var created bool
-		if e, created, err = s.lockOrCreateEntity(tx, app.ID, "session", q.eventAt, entityKey{q.in.Kind, q.in.VendorData}); err != nil {
+		// The event saves the entity it creates (sessionApply.run ends with the save).
+		if e, created, err = s.lockOrCreateEntity(tx, app.ID, "session", q.eventAt, entityKey{q.in.Kind, q.in.VendorData}, false); err != nil {
 			return "", nil, err
 		}
 		if created {

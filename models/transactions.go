@@ -283,7 +283,7 @@ func (s *Store) lockParties(tx *txn, t *Transaction) (subject, counterparty *Ent
 	if t.CounterpartyVendorData != nil {
 		keys = append(keys, entityKey{*t.CounterpartyKind, *t.CounterpartyVendorData})
 	}
-	entities, _, err := s.lockOrCreateEntities(tx, t.ApplicationID, "transaction", s.Now(), keys...)
+	entities, _, err := s.lockOrCreateEntities(tx, t.ApplicationID, "transaction", s.Now(), true, keys...)
 	if err != nil {
 		return nil, nil, err
 	}
