@@ -21,6 +21,9 @@ const maxCachedKeys = 10_000
 type apiKeyCache struct {
 	mu     sync.Mutex
 	byHash map[string]cachedApplication
+	// generation counts clears: a lookup that read the database before a clear does not
+	// put what it read after it.
+	generation uint64
 }
 
 type cachedApplication struct {
@@ -33,22 +36,25 @@ func newAPIKeyCache() *apiKeyCache {
 }
 
 // get returns a copy of the application of hash, if it was cached less than
-// apiKeyCacheTTL ago.
-func (c *apiKeyCache) get(hash string, now time.Time) (*Application, bool) {
+// apiKeyCacheTTL ago, and else the generation to put what the caller reads with.
+func (c *apiKeyCache) get(hash string, now time.Time) (*Application, uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	hit, ok := c.byHash[hash]
 	if !ok || !now.Before(hit.until) {
-		return nil, false
+		return nil, c.generation, false
 	}
 	app := hit.app
-	return &app, true
+	return &app, c.generation, true
 }
 
-// put caches app for hash from now.
-func (c *apiKeyCache) put(hash string, app *Application, now time.Time) {
+// put caches app for hash from now, unless the cache was cleared since generation.
+func (c *apiKeyCache) put(hash string, app *Application, now time.Time, generation uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if generation != c.generation {
+		return
+	}
 	if len(c.byHash) >= maxCachedKeys {
 		c.byHash = map[string]cachedApplication{}
 	}
@@ -60,4 +66,5 @@ func (c *apiKeyCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.byHash = map[string]cachedApplication{}
+	c.generation++
 }

@@ -232,19 +232,20 @@ func (s *Store) ApplicationByAPIKey(ctx context.Context, key string) (*Applicati
 		return nil, errNotFound("application")
 	}
 	hash, now := HashAPIKey(key), time.Now() // the cache's own clock: a test's store clock may stand still
-	if app, ok := s.apiKeys.get(hash, now); ok {
+	app, generation, ok := s.apiKeys.get(hash, now)
+	if ok {
 		return app, nil
 	}
-	var app Application
+	app = &Application{}
 	err := s.db.WithContext(ctx).
 		Joins("JOIN api_keys ON api_keys.application_id = applications.id").
 		Where("api_keys.hash = ? AND api_keys.revoked_at IS NULL", hash).
-		Take(&app).Error
+		Take(app).Error
 	if err != nil {
 		return nil, notFound(err, "application")
 	}
-	s.apiKeys.put(hash, &app, now)
-	return &app, nil
+	s.apiKeys.put(hash, app, now, generation)
+	return app, nil
 }
 
 // ApplicationByID returns one application.

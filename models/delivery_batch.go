@@ -42,10 +42,17 @@ func (g deliveryGroups) close() {
 	g.records.close()
 }
 
-// claimRequest asks for one delivery, for hold.
+// claimRequest asks for one delivery, for hold; firstOnly asks for it only if no attempt
+// was made at it yet.
 type claimRequest struct {
-	id   string
-	hold time.Duration
+	id string
+	claimKind
+}
+
+// claimKind is what requests of one claim statement share.
+type claimKind struct {
+	hold      time.Duration
+	firstOnly bool
 }
 
 // ClaimDelivery takes a pending delivery for one attempt, for at most hold: until then
@@ -55,7 +62,16 @@ func (s *Store) ClaimDelivery(ctx context.Context, id string, hold time.Duration
 	if !validUUID(id) {
 		return nil, nil
 	}
-	return s.deliveries.claims.do(ctx, claimRequest{id: id, hold: hold})
+	return s.deliveries.claims.do(ctx, claimRequest{id, claimKind{hold: hold}})
+}
+
+// ClaimFirstAttempt is ClaimDelivery for a first attempt: nil also when an attempt was
+// made already (by a batch job; the next attempt is its retry job's, at its time).
+func (s *Store) ClaimFirstAttempt(ctx context.Context, id string, hold time.Duration) (*DeliveryJob, error) {
+	if !validUUID(id) {
+		return nil, nil
+	}
+	return s.deliveries.claims.do(ctx, claimRequest{id, claimKind{hold: hold, firstOnly: true}})
 }
 
 // ClaimFirstAttempts claims, for one attempt each and for at most hold, those of the
@@ -66,14 +82,14 @@ func (s *Store) ClaimFirstAttempts(ctx context.Context, ids []string, hold time.
 	reqs := make([]claimRequest, 0, len(ids))
 	for _, id := range ids {
 		if validUUID(id) {
-			reqs = append(reqs, claimRequest{id: id, hold: hold})
+			reqs = append(reqs, claimRequest{id, claimKind{hold: hold, firstOnly: true}})
 		}
 	}
 	jobs := make([]*DeliveryJob, len(ids))
 	if len(reqs) == 0 {
 		return jobs, nil
 	}
-	claimed, err := s.claim(ctx, reqs, true)
+	claimed, err := s.claimDeliveries(ctx, reqs)
 	if err != nil {
 		return nil, err
 	}
@@ -90,33 +106,29 @@ func (s *Store) ClaimFirstAttempts(ctx context.Context, ids []string, hold time.
 	return jobs, nil
 }
 
-// claimDeliveries is the claim group's write: a batch of ClaimDelivery requests.
+// claimDeliveries claims a batch of deliveries in one transaction (the claim group's
+// write, and a batch job's claim): one UPDATE … RETURNING per kind of request, then
+// their events and destinations in one read each. A delivery asked for twice goes to the
+// first asker.
 func (s *Store) claimDeliveries(ctx context.Context, reqs []claimRequest) ([]*DeliveryJob, error) {
-	return s.claim(ctx, reqs, false)
-}
-
-// claim claims a batch of deliveries in one transaction (only those never attempted if
-// firstOnly): one UPDATE … RETURNING per hold, then their events and destinations in one
-// read each. A delivery asked for twice goes to the first asker.
-func (s *Store) claim(ctx context.Context, reqs []claimRequest, firstOnly bool) ([]*DeliveryJob, error) {
 	now := s.Now()
-	byHold := map[time.Duration][]string{}
+	byKind := map[claimKind][]string{}
 	for _, r := range reqs {
-		byHold[r.hold] = append(byHold[r.hold], r.id)
+		byKind[r.claimKind] = append(byKind[r.claimKind], r.id)
 	}
 	claimed := map[string]*DeliveryJob{}
 	// One transaction: a batch that fails after its UPDATE leaves no claim behind, so that
 	// its deliveries can be claimed again at once, one by one.
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var eventIDs, destIDs []string
-		for hold, ids := range byHold {
+		for kind, ids := range byKind {
 			var rows []Delivery
 			q := tx.Model(&rows).Clauses(clause.Returning{}).
 				Where("id IN ? AND state = ? AND (attempting_until IS NULL OR attempting_until < ?)", ids, DeliveryPending, now)
-			if firstOnly {
+			if kind.firstOnly {
 				q = q.Where("attempts = 0")
 			}
-			err := q.Updates(map[string]any{"attempting_until": now.Add(hold), "updated_at": now}).Error
+			err := q.Updates(map[string]any{"attempting_until": now.Add(kind.hold), "updated_at": now}).Error
 			if err != nil {
 				return fmt.Errorf("claim deliveries: %w", err)
 			}
@@ -261,7 +273,7 @@ func (s *Store) recordAttempts(ctx context.Context, reqs []recordRequest) ([]rec
 		for k, i := range order {
 			r, d := reqs[i], decided[k]
 			out[i] = recordResult{dec: d.dec}
-			if !held[r.job.Delivery.ID] {
+			if !held[k] {
 				out[i].err = ErrClaimLost
 				continue
 			}
@@ -332,21 +344,21 @@ func decideAttempt(r *recordRequest, now time.Time) decidedAttempt {
 }
 
 // writeDecisions writes decisions into their deliveries where the attempt still holds
-// its claim, and returns the ids written: one that took too long to record must not
-// overwrite what a later attempt recorded (ErrClaimLost). On PostgreSQL it is one
-// statement for the batch.
-func writeDecisions(tx *txn, decided []decidedAttempt) (map[string]bool, error) {
-	held := make(map[string]bool, len(decided))
+// its claim, and reports, for each, whether it did: one that took too long to record
+// must not overwrite what a later attempt recorded (ErrClaimLost), even when both are in
+// the batch. On PostgreSQL it is one statement for the batch.
+func writeDecisions(tx *txn, decided []decidedAttempt) ([]bool, error) {
+	held := make([]bool, len(decided))
 	if len(decided) == 0 {
 		return held, nil
 	}
 	if tx.store.dialect != Postgres {
-		for _, d := range decided {
+		for i, d := range decided {
 			ok, err := writeDecision(tx, d)
 			if err != nil {
 				return nil, err
 			}
-			held[d.id] = ok
+			held[i] = ok
 		}
 		return held, nil
 	}
@@ -365,16 +377,29 @@ func writeDecisions(tx *txn, decided []decidedAttempt) (map[string]bool, error) 
 			CAST(? AS integer), CAST(? AS timestamptz), CAST(? AS timestamptz))`)
 		args = append(args, d.id, d.claimedUntil, d.dec.Attempt, d.dec.State, d.next.Error, d.status, d.deliveredAt, d.nextAttemptAt)
 	}
-	sql.WriteString(`) AS v WHERE d.id = v.column1 AND d.state = ? AND (v.column2 IS NULL OR d.attempting_until = v.column2) RETURNING d.id`)
+	sql.WriteString(`) AS v WHERE d.id = v.column1 AND d.state = ? AND (v.column2 IS NULL OR d.attempting_until = v.column2)
+		RETURNING d.id, v.column2 AS claimed_until`)
 	args = append(args, DeliveryPending)
-	var ids []string
-	if err := tx.Raw(sql.String(), args...).Scan(&ids).Error; err != nil {
+	var written []struct {
+		ID           string
+		ClaimedUntil *time.Time
+	}
+	if err := tx.Raw(sql.String(), args...).Scan(&written).Error; err != nil {
 		return nil, fmt.Errorf("record the deliveries' states: %w", err)
 	}
-	for _, id := range ids {
-		held[id] = true
+	for i, d := range decided {
+		for _, w := range written {
+			if w.ID == d.id && sameClaim(w.ClaimedUntil, d.claimedUntil) {
+				held[i] = true
+			}
+		}
 	}
 	return held, nil
+}
+
+// sameClaim reports whether two claims' ends are the same (both none, or equal).
+func sameClaim(a, b *time.Time) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && a.Equal(*b))
 }
 
 // writeDecision writes one decision, as writeDecisions does, and reports whether the

@@ -101,9 +101,12 @@ func TestABatchOfAttemptsIsClaimedAndRecordedTogether(t *testing.T) {
 			rerun, err := f.store.ClaimFirstAttempts(ctx, ids, time.Minute)
 			require.NoError(t, err)
 			require.Equal(t, []*models.DeliveryJob{nil, nil, nil}, rerun)
+			single, err := f.store.ClaimFirstAttempt(ctx, ids[1], time.Minute)
+			require.NoError(t, err)
+			require.Nil(t, single, "a first-attempt job the relay made meanwhile does not attempt it before its retry time")
 			retry, err := f.store.ClaimDelivery(ctx, ids[1], time.Minute)
 			require.NoError(t, err)
-			require.NotNil(t, retry, "the delivery's own job still claims its retry")
+			require.NotNil(t, retry, "the delivery's own retry job still claims its retry")
 		})
 	}
 }
@@ -123,28 +126,27 @@ func TestAnAttemptThatOutlivedItsClaimIsNotRecorded(t *testing.T) {
 			require.NoError(t, err)
 			require.NotNil(t, takeover)
 
+			// The late attempt and the one that took over, recorded in one batch.
 			recorded, err := f.store.RecordAttempts(ctx, []models.AttemptRecord{
 				{Job: first[0], Result: models.AttemptResult{Outcome: webhooks.Rejected, Status: 400}},
 				{Job: first[1], Result: models.AttemptResult{Outcome: webhooks.Delivered, Status: 200}},
+				{Job: takeover, Result: models.AttemptResult{Outcome: webhooks.Delivered, Status: 204}},
 			}, policy)
 			require.NoError(t, err)
 			require.ErrorIs(t, recorded[0].Err, models.ErrClaimLost, "the delivery another attempt took over")
 			require.NoError(t, recorded[1].Err, "an expired claim nobody took over still records")
+			require.NoError(t, recorded[2].Err, "the attempt that took over records")
 			d, err := f.store.GetDelivery(ctx, late)
 			require.NoError(t, err)
-			require.Equal(t, models.DeliveryPending, d.State, "the late attempt did not overwrite the delivery")
-			require.Equal(t, 0, d.Attempts)
-
-			recorded, err = f.store.RecordAttempts(ctx, []models.AttemptRecord{
-				{Job: takeover, Result: models.AttemptResult{Outcome: webhooks.Delivered, Status: 200}}}, policy)
-			require.NoError(t, err)
-			require.NoError(t, recorded[0].Err)
-			d, err = f.store.GetDelivery(ctx, late)
-			require.NoError(t, err)
-			require.Equal(t, models.DeliveryDelivered, d.State)
+			require.Equal(t, models.DeliveryDelivered, d.State, "the late attempt did not overwrite the delivery")
+			require.Equal(t, 204, *d.LastStatus)
+			require.Equal(t, 1, d.Attempts)
 			attempts, _, err := f.store.ListAttempts(ctx, f.app.ID, f.failing.ID, 10, 0)
 			require.NoError(t, err)
 			require.Len(t, attempts, 2, "the late attempt is not in the log")
+			for _, a := range attempts {
+				require.NotEqual(t, 400, *a.ResponseStatus)
+			}
 		})
 	}
 }

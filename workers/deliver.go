@@ -209,7 +209,14 @@ func (d *Deliverer) HandleDeliver(ctx context.Context, t *asynq.Task) error {
 		return ErrDestinationBusy
 	}
 	defer release()
-	job, err := d.Store.ClaimDelivery(ctx, p.DeliveryID, d.Enqueuer.Timeout+30*time.Second)
+	// A job on the first-attempt queue makes only a first attempt: a batch job may have
+	// made it meanwhile (the relay offers an unattempted delivery again as a job of its
+	// own), and the next one is then its retry job's, at its time.
+	claim := d.Store.ClaimFirstAttempt
+	if queue, _ := asynq.GetQueueName(ctx); queue == d.Enqueuer.Queues.WebhookRetries() {
+		claim = d.Store.ClaimDelivery
+	}
+	job, err := claim(ctx, p.DeliveryID, d.Enqueuer.Timeout+30*time.Second)
 	if err != nil {
 		return fmt.Errorf("claim delivery %s: %w", p.DeliveryID, err)
 	}
