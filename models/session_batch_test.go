@@ -30,6 +30,20 @@ func sessionHistory(t *testing.T, b bundle, vd string, sessions int) map[string]
 	return out
 }
 
+// ingestShuffled stores events (not applied) in a random order and returns their inbox
+// ids in that order.
+func ingestShuffled(t *testing.T, b bundle, events []models.SessionEventInput) []string {
+	t.Helper()
+	rand.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+	ids := make([]string, 0, len(events))
+	for _, in := range events {
+		item, _, err := b.store.IngestSessionEvent(context.Background(), b.app.ID, in)
+		require.NoError(t, err)
+		ids = append(ids, item.ID)
+	}
+	return ids
+}
+
 // One job applies every pending session event in one transaction: the entity, its
 // sessions' histories and its events come out as when the events are applied one by
 // one, each event exactly once, and the other events' jobs find their items applied.
@@ -50,14 +64,7 @@ func TestABatchOfSessionEventsIsAppliedAsOneByOne(t *testing.T) {
 		}
 		apply(t, b, load("single")...)
 
-		batched := load("batched")
-		rand.Shuffle(len(batched), func(i, j int) { batched[i], batched[j] = batched[j], batched[i] })
-		var ids []string
-		for _, in := range batched {
-			item, _, err := b.store.IngestSessionEvent(ctx, b.app.ID, in)
-			require.NoError(t, err)
-			ids = append(ids, item.ID)
-		}
+		ids := ingestShuffled(t, b, load("batched"))
 		outcome, err := b.store.ApplySessionEvent(ctx, ids[len(ids)-1])
 		require.NoError(t, err)
 		require.Contains(t, []models.SessionOutcome{models.SessionCurrent, models.SessionHistory}, outcome)
@@ -141,13 +148,7 @@ func TestABatchOnKnownEntitiesIsAppliedAsOneByOne(t *testing.T) {
 			apply(t, b, first(vd)...)
 			batched = append(batched, rest(vd)...)
 		}
-		rand.Shuffle(len(batched), func(i, j int) { batched[i], batched[j] = batched[j], batched[i] })
-		var ids []string
-		for _, in := range batched {
-			item, _, err := b.store.IngestSessionEvent(ctx, b.app.ID, in)
-			require.NoError(t, err)
-			ids = append(ids, item.ID)
-		}
+		ids := ingestShuffled(t, b, batched)
 		_, err = b.store.ApplySessionEvent(ctx, ids[0])
 		require.NoError(t, err)
 		for _, id := range ids {
