@@ -79,29 +79,23 @@ func (s *Store) ClaimFirstAttempt(ctx context.Context, id string, hold time.Dura
 // order of ids, nil where a delivery is done, deleted, being attempted elsewhere or
 // already attempted (its next attempt is its own job's, at its own time).
 func (s *Store) ClaimFirstAttempts(ctx context.Context, ids []string, hold time.Duration) ([]*DeliveryJob, error) {
-	reqs := make([]claimRequest, 0, len(ids))
-	for _, id := range ids {
+	var reqs []claimRequest
+	var at []int // the position in ids of each request
+	for i, id := range ids {
 		if validUUID(id) {
-			reqs = append(reqs, claimRequest{id, claimKind{hold: hold, firstOnly: true}})
+			reqs, at = append(reqs, claimRequest{id, claimKind{hold: hold, firstOnly: true}}), append(at, i)
 		}
 	}
 	jobs := make([]*DeliveryJob, len(ids))
 	if len(reqs) == 0 {
 		return jobs, nil
 	}
-	claimed, err := s.claimDeliveries(ctx, reqs)
+	claimed, err := s.claimDeliveries(ctx, reqs) // in the order of reqs
 	if err != nil {
 		return nil, err
 	}
-	byID := make(map[string]*DeliveryJob, len(claimed))
-	for _, job := range claimed {
-		if job != nil {
-			byID[job.Delivery.ID] = job
-		}
-	}
-	for i, id := range ids {
-		jobs[i] = byID[id]
-		delete(byID, id)
+	for k, job := range claimed {
+		jobs[at[k]] = job
 	}
 	return jobs, nil
 }

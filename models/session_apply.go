@@ -108,29 +108,33 @@ func (a *sessionApply) run(e *Entity) (SessionOutcome, error) {
 	return SessionHistory, nil
 }
 
-// findSession reads the session of the event, if Standing knows it.
+// findSession reads the session of the event, if Standing knows it (from what its batch
+// read up front when the batch knows), or returns a new one.
 func (a *sessionApply) findSession(e *Entity) (*Session, bool, error) {
-	var sess Session
-	var err error
 	if batched, known := a.tx.batch.session(e, a.in.SessionID); known {
-		if batched != nil {
-			return batched, true, nil
+		if batched == nil {
+			return a.newSession(e), false, nil
 		}
-		err = gorm.ErrRecordNotFound
-	} else {
-		err = a.tx.Where("entity_id = ? AND session_id = ?", e.ID, a.in.SessionID).Take(&sess).Error
+		return batched, true, nil
 	}
+	var sess Session
+	err := a.tx.Where("entity_id = ? AND session_id = ?", e.ID, a.in.SessionID).Take(&sess).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return &Session{
-			ID: newID(), ApplicationID: a.app.ID, EntityID: e.ID, SessionID: a.in.SessionID, Kind: a.in.Kind,
-			CreatedAt: a.tx.Now(), Metadata: map[string]any{}, Decision: map[string]any{},
-			Options: map[string]any{}, Upstream: map[string]any{},
-		}, false, nil
+		return a.newSession(e), false, nil
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("read session: %w", err)
 	}
 	return &sess, true, nil
+}
+
+// newSession is the event's session of e as its first event makes it.
+func (a *sessionApply) newSession(e *Entity) *Session {
+	return &Session{
+		ID: newID(), ApplicationID: a.app.ID, EntityID: e.ID, SessionID: a.in.SessionID, Kind: a.in.Kind,
+		CreatedAt: a.tx.Now(), Metadata: map[string]any{}, Decision: map[string]any{},
+		Options: map[string]any{}, Upstream: map[string]any{},
+	}
 }
 
 // sessionFacts are the facts DecideSession decides on.

@@ -70,7 +70,7 @@ const (
 
 // ErrInboxItemBusy means another transaction holds an inbox item (a batch that applies
 // it): the item's job runs again shortly, without counting as a failure.
-var ErrInboxItemBusy = errors.New("the inbox item or its entity is held by another transaction")
+var ErrInboxItemBusy = errors.New("the inbox item is held by another transaction (a batch that applies it)")
 
 // inboxSettled reports whether inbox item id is applied or failed for good: one read
 // without a lock, since a settled item never changes. An unknown id is ErrUnknownJob.

@@ -212,8 +212,10 @@ func (d *Deliverer) HandleDeliver(ctx context.Context, t *asynq.Task) error {
 	// A job on the first-attempt queue makes only a first attempt: a batch job may have
 	// made it meanwhile (the relay offers an unattempted delivery again as a job of its
 	// own), and the next one is then its retry job's, at its time.
+	queue, _ := asynq.GetQueueName(ctx)
+	retryJob := queue == d.Enqueuer.Queues.WebhookRetries()
 	claim := d.Store.ClaimFirstAttempt
-	if queue, _ := asynq.GetQueueName(ctx); queue == d.Enqueuer.Queues.WebhookRetries() {
+	if retryJob {
 		claim = d.Store.ClaimDelivery
 	}
 	job, err := claim(ctx, p.DeliveryID, d.Enqueuer.Timeout+30*time.Second)
@@ -243,15 +245,27 @@ func (d *Deliverer) HandleDeliver(ctx context.Context, t *asynq.Task) error {
 		// Final: the delivery log has the story; the queue archives the job.
 		return fmt.Errorf("delivery %s failed for good: %s: %w", p.DeliveryID, result.Error, asynq.SkipRetry)
 	}
-	if queue, _ := asynq.GetQueueName(ctx); queue != d.Enqueuer.Queues.WebhookRetries() {
-		enqueueCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		d.Enqueuer.EnqueueContext(enqueueCtx, []models.DeliveryRef{{
-			ID: p.DeliveryID, DestinationID: p.DestinationID, Retry: true, At: time.Now().Add(decision.RetryIn),
-		}})
+	if !retryJob {
+		d.handToRetryQueue(ctx, []models.DeliveryRef{retryRef(p.DeliveryID, p.DestinationID, decision, time.Now())})
 		return nil
 	}
 	return &RetryError{After: decision.RetryIn, Cause: result.Error}
+}
+
+// retryRef is the retry-queue job of a delivery whose attempt decision says to retry.
+func retryRef(deliveryID, destinationID string, decision models.DeliveryDecision, now time.Time) models.DeliveryRef {
+	return models.DeliveryRef{ID: deliveryID, DestinationID: destinationID, Retry: true, At: now.Add(decision.RetryIn)}
+}
+
+// handToRetryQueue enqueues the retry jobs of first attempts, even if the job's context
+// is ending (the attempts are recorded; a failed enqueue leaves them to the relay).
+func (d *Deliverer) handToRetryQueue(ctx context.Context, refs []models.DeliveryRef) {
+	if len(refs) == 0 {
+		return
+	}
+	enqueueCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	d.Enqueuer.EnqueueContext(enqueueCtx, refs)
 }
 
 // attempt posts the delivery once and classifies the result.

@@ -154,19 +154,12 @@ func (d *Deliverer) deliverRound(ctx context.Context, ids []string, releases []f
 	for i, r := range recorded {
 		job := attempted[i].Job
 		switch {
-		case errors.Is(r.Err, models.ErrClaimLost):
+		case errors.Is(r.Err, models.ErrClaimLost): // the only error of one attempt's record
 			d.Log.Warn("an attempt outlived its claim; another attempt owns the delivery", "delivery_id", job.Delivery.ID)
-		case r.Err != nil:
-			return fmt.Errorf("record attempt at delivery %s: %w", job.Delivery.ID, r.Err)
 		case r.Decision.State == models.DeliveryPending:
-			retries = append(retries, models.DeliveryRef{ID: job.Delivery.ID, DestinationID: job.Delivery.DestinationID,
-				Retry: true, At: now.Add(r.Decision.RetryIn)})
+			retries = append(retries, retryRef(job.Delivery.ID, job.Delivery.DestinationID, r.Decision, now))
 		}
 	}
-	if len(retries) > 0 {
-		enqueueCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		d.Enqueuer.EnqueueContext(enqueueCtx, retries)
-	}
+	d.handToRetryQueue(ctx, retries)
 	return nil
 }
