@@ -112,6 +112,10 @@ var entityColumns = []string{
 // save writes the entity's mutable columns, with its event sequence and update time.
 func (w *entityWriter) save() error {
 	w.e.UpdatedAt = w.now
+	if w.tx.batch.defers() {
+		w.tx.rows.entity(w.e) // written at the transaction's end
+		return nil
+	}
 	return w.tx.Model(w.e).Select(entityColumns).Updates(w.e).Error
 }
 

@@ -57,10 +57,18 @@ func (a *sessionApply) run(e *Entity) (SessionOutcome, error) {
 	}
 	d := rules.DecideSession(facts, sessionSettings(a.app.Settings))
 
+	before, batch := sess.Status, a.tx.batch
+	if batch.defers() {
+		if err := batch.countsOf(a.tx, e); err != nil {
+			return "", err
+		}
+	}
 	if err := a.recordEvent(e, sess, known, d); err != nil {
 		return "", err
 	}
-	if err := recountSessions(a.tx, e); err != nil {
+	if batch.defers() {
+		batch.sessionRecorded(e, known, before, sess.Status)
+	} else if err := recountSessions(a.tx, e); err != nil {
 		return "", err
 	}
 	a.updateFeatures(e)
@@ -183,12 +191,17 @@ func (a *sessionApply) recordEvent(e *Entity, sess *Session, known bool, d rules
 		sess.FaceID = &faceID
 	}
 	sess.UpdatedAt = a.tx.Now()
-	save := a.tx.Save // an update
-	if !known {
-		save = a.tx.Create // not an update that finds no row, then an insert
-	}
-	if err := save(sess).Error; err != nil {
-		return fmt.Errorf("save session: %w", err)
+	switch {
+	case a.tx.batch.defers():
+		a.tx.rows.session(sess) // written at the transaction's end
+	case known:
+		if err := a.tx.Save(sess).Error; err != nil {
+			return fmt.Errorf("save session: %w", err)
+		}
+	default: // not an update that finds no row, then an insert
+		if err := a.tx.Create(sess).Error; err != nil {
+			return fmt.Errorf("save session: %w", err)
+		}
 	}
 	a.tx.batch.sessionWritten(sess)
 	if d.Current && known {
@@ -231,20 +244,14 @@ func (a *sessionApply) announce(w *entityWriter, e *Entity, sess *Session, isNew
 // recountSessions recomputes the entity's counters from its sessions' current statuses,
 // so that duplicates and arrival order cannot skew them.
 func recountSessions(tx *txn, e *Entity) error {
-	var c struct {
-		Total, Approved, Declined, InReview int
-	}
-	err := tx.Model(&Session{}).Where("entity_id = ?", e.ID).Select(
-		"COUNT(*) AS total, "+
-			"COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0) AS approved, "+
-			"COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0) AS declined, "+
-			"COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0) AS in_review",
-		rules.SessionApproved, rules.SessionDeclined, rules.SessionInReview,
-	).Scan(&c).Error
+	var c sessionCounts
+	err := tx.Model(&Session{}).Where("entity_id = ?", e.ID).
+		Select(countSessionsSQL, rules.SessionApproved, rules.SessionDeclined, rules.SessionInReview).
+		Find(&c).Error
 	if err != nil {
 		return fmt.Errorf("count sessions: %w", err)
 	}
-	e.SessionCount, e.ApprovedCount, e.DeclinedCount, e.InReviewCount = c.Total, c.Approved, c.Declined, c.InReview
+	c.set(e)
 	return nil
 }
 

@@ -38,12 +38,16 @@ type batchReads struct {
 	sessions      map[sessionRef]*Session
 	// allowKnown are the entities whose allowlisting is in allowlisted.
 	allowKnown, allowlisted map[entityRef]bool
+	// deferred: the batch writes its sessions and entities at its end, and keeps the
+	// counters of its entities' sessions in counts, by entity id (session_deferred.go).
+	deferred bool
+	counts   map[string]*sessionCounts
 }
 
 func newBatchReads() *batchReads {
 	return &batchReads{entities: map[entityRef]*Entity{}, live: map[entityRef]bool{}, vendorLocked: map[entityRef]bool{},
 		sessionsKnown: map[entityRef]bool{}, sessions: map[sessionRef]*Session{},
-		allowKnown: map[entityRef]bool{}, allowlisted: map[entityRef]bool{}}
+		allowKnown: map[entityRef]bool{}, allowlisted: map[entityRef]bool{}, counts: map[string]*sessionCounts{}}
 }
 
 // prefetchBatch locks the live entities of queued that no other transaction holds,
@@ -55,6 +59,7 @@ func (s *Store) prefetchBatch(tx *txn, queued []*queuedSession) (*batchReads, er
 	if s.dialect != Postgres || len(queued) == 0 {
 		return r, nil
 	}
+	r.deferred = true
 	keys := map[string][][]any{} // application -> (kind, vendor_data) pairs
 	seen := map[entityRef]bool{}
 	for _, q := range queued {
@@ -91,6 +96,9 @@ func (s *Store) prefetchBatch(tx *txn, queued []*queuedSession) (*batchReads, er
 		return r, nil
 	}
 	if err := r.readSessions(tx, queued, entityIDs); err != nil {
+		return nil, err
+	}
+	if err := r.readCounts(tx, entityIDs); err != nil {
 		return nil, err
 	}
 	return r, r.readAllowlisted(tx, keys)
@@ -137,10 +145,17 @@ func (r *batchReads) readAllowlisted(tx *txn, keys map[string][][]any) error {
 // session returns e's session sessionID as the batch knows it: found reports whether
 // the batch knows, sess is nil when there is no such session.
 func (r *batchReads) session(e *Entity, sessionID string) (sess *Session, found bool) {
-	if r == nil || !r.sessionsKnown[entityRef{e.ApplicationID, entityKey{e.Kind, e.VendorData}}] {
+	if r == nil {
 		return nil, false
 	}
-	return r.sessions[sessionRef{e.ID, sessionID}], true
+	// A session the batch read or wrote (a deferred write is not in its table yet).
+	if sess := r.sessions[sessionRef{e.ID, sessionID}]; sess != nil {
+		return sess, true
+	}
+	if !r.sessionsKnown[entityRef{e.ApplicationID, entityKey{e.Kind, e.VendorData}}] {
+		return nil, false
+	}
+	return nil, true
 }
 
 // sessionWritten records what an event wrote of a session.
@@ -154,6 +169,7 @@ func (r *batchReads) sessionWritten(sess *Session) {
 func (r *batchReads) entityCreated(e *Entity) {
 	if r != nil {
 		r.sessionsKnown[entityRef{e.ApplicationID, entityKey{e.Kind, e.VendorData}}] = true
+		r.counts[e.ID] = &sessionCounts{}
 	}
 }
 

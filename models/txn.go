@@ -76,6 +76,12 @@ type pendingRows struct {
 	deliveries    []*Delivery
 	activities    []*Activity
 	sessionEvents []*SessionEvent
+	// sessions and entities are the rows a batch of session events writes at its end
+	// (upserts: session_deferred.go), each once, in the order first written.
+	sessions   []*Session
+	sessionSet map[*Session]bool
+	entities   []*Entity
+	entitySet  map[*Entity]bool
 }
 
 // insertBatchRows bounds the rows of one multi-row insert (PostgreSQL takes at most
@@ -85,6 +91,9 @@ const insertBatchRows = 500
 // flushRows inserts the rows the transaction wrote, in an order their foreign keys
 // accept (events before the deliveries of them).
 func (t *txn) flushRows() error {
+	if err := t.flushUpserts(); err != nil {
+		return err
+	}
 	r := &t.rows
 	for _, table := range []struct {
 		rows any

@@ -1,0 +1,151 @@
+package models
+
+import (
+	"fmt"
+
+	"gorm.io/gorm/clause"
+
+	"github.com/standinghq/standing/rules"
+)
+
+// Deferred writes of a batch of session events (PostgreSQL): the sessions and entities
+// the batch's events change are written once each, at the end of the transaction, with
+// one multi-row upsert per table, instead of one statement per event; the counters of
+// an entity follow its sessions' statuses in memory, from one grouped count per batch,
+// instead of a count per event. Nothing in the batch's transaction reads a session or
+// an entity back from its table after an event changed it: each event starts from what
+// the batch holds (batchReads).
+
+// sessionCounts are an entity's counters of sessions: all, and those whose current
+// status is approved, declined, in review.
+type sessionCounts struct {
+	Total, Approved, Declined, InReview int
+}
+
+// add counts a session of status n times (n is 1 or -1).
+func (c *sessionCounts) add(status string, n int) {
+	switch status {
+	case rules.SessionApproved:
+		c.Approved += n
+	case rules.SessionDeclined:
+		c.Declined += n
+	case rules.SessionInReview:
+		c.InReview += n
+	}
+}
+
+// set copies the counters into e.
+func (c sessionCounts) set(e *Entity) {
+	e.SessionCount, e.ApprovedCount, e.DeclinedCount, e.InReviewCount = c.Total, c.Approved, c.Declined, c.InReview
+}
+
+// countSessionsSQL is the select list that counts an entity's sessions by status.
+const countSessionsSQL = "COUNT(*) AS total, " +
+	"COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0) AS approved, " +
+	"COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0) AS declined, " +
+	"COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0) AS in_review"
+
+// readCounts reads the counters of the locked entityIDs' sessions in one statement (an
+// entity without sessions counts zero).
+func (r *batchReads) readCounts(tx *txn, entityIDs []string) error {
+	var rows []struct {
+		EntityID                            string
+		Total, Approved, Declined, InReview int
+	}
+	err := tx.Model(&Session{}).Select("entity_id, "+countSessionsSQL,
+		rules.SessionApproved, rules.SessionDeclined, rules.SessionInReview).
+		Where("entity_id IN ?", entityIDs).Group("entity_id").Find(&rows).Error
+	if err != nil {
+		return fmt.Errorf("count the batch's sessions: %w", err)
+	}
+	for _, id := range entityIDs {
+		r.counts[id] = &sessionCounts{}
+	}
+	for _, row := range rows {
+		r.counts[row.EntityID] = &sessionCounts{row.Total, row.Approved, row.Declined, row.InReview}
+	}
+	return nil
+}
+
+// defers reports whether the transaction defers its session and entity writes to its
+// end (a batch on PostgreSQL).
+func (r *batchReads) defers() bool { return r != nil && r.deferred }
+
+// countsOf makes sure the batch counts e's sessions, before e's first event in the
+// batch records its session: an entity the batch did not count up front (one it found
+// only when it locked it) is counted from its table, which then holds all its sessions.
+func (r *batchReads) countsOf(tx *txn, e *Entity) error {
+	if r.counts[e.ID] != nil {
+		return nil
+	}
+	c := &sessionCounts{}
+	err := tx.Model(&Session{}).Where("entity_id = ?", e.ID).
+		Select(countSessionsSQL, rules.SessionApproved, rules.SessionDeclined, rules.SessionInReview).
+		Find(c).Error
+	if err != nil {
+		return fmt.Errorf("count sessions: %w", err)
+	}
+	r.counts[e.ID] = c
+	return nil
+}
+
+// sessionRecorded keeps e's counters in step with a session whose current status went
+// from before (known: the session existed; otherwise it is new) to after, as a recount
+// of e's sessions would find them once the batch's writes are in.
+func (r *batchReads) sessionRecorded(e *Entity, known bool, before, after string) {
+	c := r.counts[e.ID]
+	if known {
+		c.add(before, -1)
+	} else {
+		c.Total++
+	}
+	c.add(after, 1)
+	c.set(e)
+}
+
+// session records a session the transaction writes at its end.
+func (p *pendingRows) session(sess *Session) {
+	if p.sessionSet == nil {
+		p.sessionSet = map[*Session]bool{}
+	}
+	if !p.sessionSet[sess] {
+		p.sessionSet[sess] = true
+		p.sessions = append(p.sessions, sess)
+	}
+}
+
+// entity records an entity the transaction writes at its end.
+func (p *pendingRows) entity(e *Entity) {
+	if p.entitySet == nil {
+		p.entitySet = map[*Entity]bool{}
+	}
+	if !p.entitySet[e] {
+		p.entitySet[e] = true
+		p.entities = append(p.entities, e)
+	}
+}
+
+// sessionColumns are the columns of a session that change after its creation.
+var sessionColumns = []string{"workflow_id", "status", "reported_status", "status_reason", "status_at",
+	"decision", "metadata", "options", "upstream", "face_id", "url", "updated_at"}
+
+// flushUpserts writes the deferred sessions and entities, one multi-row upsert per
+// table (an existing row is updated in place, a new session inserted).
+func (t *txn) flushUpserts() error {
+	r := &t.rows
+	if len(r.sessions) > 0 {
+		err := t.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}},
+			DoUpdates: clause.AssignmentColumns(sessionColumns)}).CreateInBatches(r.sessions, insertBatchRows).Error
+		if err != nil {
+			return fmt.Errorf("write sessions: %w", err)
+		}
+	}
+	if len(r.entities) > 0 {
+		err := t.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}},
+			DoUpdates: clause.AssignmentColumns(entityColumns)}).CreateInBatches(r.entities, insertBatchRows).Error
+		if err != nil {
+			return fmt.Errorf("write entities: %w", err)
+		}
+	}
+	return nil
+}
