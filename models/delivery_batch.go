@@ -378,7 +378,7 @@ func writeDecisions(tx *txn, decided []decidedAttempt) ([]bool, error) {
 		ID           string
 		ClaimedUntil *time.Time
 	}
-	if err := tx.Raw(sql.String(), args...).Scan(&written).Error; err != nil {
+	if err := tx.Raw(sql.String(), args...).Find(&written).Error; err != nil {
 		return nil, fmt.Errorf("record the deliveries' states: %w", err)
 	}
 	for i, d := range decided {

@@ -43,7 +43,7 @@ func insertIntakeRows(ctx context.Context, db *gorm.DB, items []*InboxItem) ([]b
 	}
 	sql.WriteString(` ON CONFLICT (application_id, task_type, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING RETURNING id`)
 	var ids []string
-	if err := db.WithContext(ctx).Raw(sql.String(), args...).Scan(&ids).Error; err != nil {
+	if err := db.WithContext(ctx).Raw(sql.String(), args...).Find(&ids).Error; err != nil { // Find: Scan formats the SQL for a logger
 		return nil, fmt.Errorf("store an intake row: %w", err)
 	}
 	inserted := make(map[string]bool, len(ids))

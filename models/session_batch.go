@@ -38,6 +38,9 @@ const invalidSessionEvent = "the stored event is not a valid session event"
 // each entity's events in upstream-time order. When the batch fails, the item is
 // applied alone, so that an event the database refuses fails only its own job.
 func (s *Store) ApplySessionEvent(ctx context.Context, id string) (SessionOutcome, error) {
+	if s.settled.has(id) {
+		return SessionAlreadyApplied, nil // a batch of this process applied it
+	}
 	settled, err := s.inboxSettled(ctx, id)
 	if err != nil || settled {
 		return SessionAlreadyApplied, err
@@ -103,6 +106,7 @@ type queuedSession struct {
 // the outcome is empty.
 func (s *Store) applySessionEvents(ctx context.Context, id string, limit int, wait bool) (SessionOutcome, error) {
 	var outcome SessionOutcome
+	var others []string // the items besides id the transaction settles
 	err := s.transaction(ctx, func(tx *txn) error {
 		lock := tryLockInboxItem
 		if wait {
@@ -180,8 +184,16 @@ func (s *Store) applySessionEvents(ctx context.Context, id string, limit int, wa
 				done = append(done, item)
 			}
 		}
+		for _, item := range done {
+			if item.ID != id {
+				others = append(others, item.ID)
+			}
+		}
 		return finishInboxItems(tx, done, invalid, invalidSessionEvent)
 	})
+	if err == nil {
+		s.settled.add(others)
+	}
 	return outcome, err
 }
 

@@ -84,7 +84,7 @@ func (s *Store) prefetchBatch(tx *txn, queued []*queuedSession) (*batchReads, er
 		if len(found) < len(pairs) {
 			// Which of the others exist (held by another transaction) and which do not.
 			var existing []entityKey
-			if err := live.Session(&gorm.Session{}).Select("kind, vendor_data").Scan(&existing).Error; err != nil {
+			if err := live.Session(&gorm.Session{}).Select("kind, vendor_data").Find(&existing).Error; err != nil {
 				return nil, fmt.Errorf("find the batch's entities: %w", err)
 			}
 			for _, k := range existing {

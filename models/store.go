@@ -57,6 +57,8 @@ type Store struct {
 	deliveries deliveryGroups
 	// apiKeys answers API keys from memory for a moment (appcache.go).
 	apiKeys *apiKeyCache
+	// settled are inbox items this process's session batches applied (settled.go).
+	settled *settledItems
 }
 
 // Option configures a Store.
@@ -135,6 +137,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	}
 	s.db = db
 	s.apiKeys = newAPIKeyCache()
+	s.settled = newSettledItems(settledRemembered)
 	s.startDeliveryGroups()
 	if s.dialect == Postgres && !s.noIntakeBatching {
 		s.intake = newIntakeGroup(db)
