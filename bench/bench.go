@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -52,6 +53,11 @@ type Config struct {
 	// running (last variant only, since it leaves webhooks undelivered; 0 skips the
 	// phase).
 	Backlog int
+	// LatencyFile, when set, receives every arrived item's latency, one line each: the
+	// variant and phase (no spaces), when it was sent (ms into the phase), its
+	// end-to-end latency (ms), its key. It shows whether a p99 comes from a stall (a
+	// run of slow items sent together) or from items of one kind.
+	LatencyFile string
 	// Keep keeps the temporary directory (logs, database) at the end.
 	Keep bool
 	// Log receives progress lines.
@@ -106,6 +112,8 @@ type env struct {
 	db      *counter
 	recv    *receiver
 	app     appCreds
+	// latencies receives the items' latencies (Config.LatencyFile); nil when not asked.
+	latencies io.Writer
 }
 
 type appCreds struct {
@@ -127,6 +135,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		defer os.RemoveAll(dir)
 	}
 	e := &env{cfg: cfg, dir: dir}
+	if cfg.LatencyFile != "" {
+		f, err := os.Create(cfg.LatencyFile)
+		if err != nil {
+			return nil, err
+		}
+		w := bufio.NewWriter(f)
+		defer func() { _ = w.Flush(); _ = f.Close() }()
+		e.latencies = w
+	}
 	logf(cfg, "building standing")
 	if e.bin, err = buildStanding(ctx, dir); err != nil {
 		return nil, err
@@ -284,7 +301,7 @@ func (e *env) variant(ctx context.Context, spec VariantSpec, first, last bool) (
 		profiles = e.profile(ctx, ps)
 	}
 	v.Max, err = runPhase(ctx, phaseRun{name: "max", items: items, poster: p, recv: e.recv, db: e.db,
-		clients: e.cfg.Clients, timeout: e.cfg.Timeout})
+		clients: e.cfg.Clients, timeout: e.cfg.Timeout, latencies: e.latencies, label: strings.ReplaceAll(v.Name, " ", "_") + "/max"})
 	if profiles != nil {
 		profiles()
 	}
@@ -300,7 +317,7 @@ func (e *env) variant(ctx context.Context, spec VariantSpec, first, last bool) (
 		logf(e.cfg, "variant %s: paced phase, %d requests at %.0f/s", v.Name, count, rate)
 		p.failed.Store(0)
 		v.Paced, err = runPhase(ctx, phaseRun{name: "paced", items: paced, poster: p, recv: e.recv, db: e.db,
-			clients: 4 * e.cfg.Clients, rate: rate, timeout: e.cfg.Timeout})
+			clients: 4 * e.cfg.Clients, rate: rate, timeout: e.cfg.Timeout, latencies: e.latencies, label: strings.ReplaceAll(v.Name, " ", "_") + "/paced"})
 		if err != nil {
 			return v, err
 		}

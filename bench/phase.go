@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -64,6 +65,10 @@ type phaseRun struct {
 	clients int
 	rate    float64 // 0: as fast as answered
 	timeout time.Duration
+	// latencies, when set, receives one line per arrived item: the phase's label, when
+	// the item was sent (ms since the phase began), its end-to-end latency (ms), its key.
+	latencies io.Writer
+	label     string
 }
 
 type sample struct {
@@ -139,6 +144,10 @@ func runPhase(ctx context.Context, r phaseRun) (Phase, error) {
 			continue
 		}
 		lat = append(lat, t.Sub(sentAt[i]))
+		if r.latencies != nil {
+			fmt.Fprintf(r.latencies, "%s %d %d %s\n", r.label, sentAt[i].Sub(start).Milliseconds(),
+				t.Sub(sentAt[i]).Milliseconds(), keys[i])
+		}
 		if t.After(last) {
 			last = t
 		}

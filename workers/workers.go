@@ -121,8 +121,8 @@ func NewServer(redis asynq.RedisConnOpt, cfg ServerConfig) *asynq.Server {
 		// after the queue ran empty, so it is short; an idle poll is one Redis script call.
 		TaskCheckInterval: 10 * time.Millisecond,
 		// Scheduled jobs and retries become runnable this soon after they are due (asynq's
-		// default is 5 s, which would delay every retry and every busy destination's job).
-		DelayedTaskCheckInterval: 500 * time.Millisecond,
+		// default is 5 s, which would delay every retry and every busy destination's job; one script call per queue each time).
+		DelayedTaskCheckInterval: 100 * time.Millisecond,
 		Logger:                   asynqLogger{cfg.Log.With("component", "asynq")},
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
