@@ -55,7 +55,7 @@ type Config struct {
 	Backlog int
 	// LatencyFile, when set, receives every arrived item's latency, one line each: the
 	// variant and phase (no spaces), when it was sent (ms into the phase), its
-	// end-to-end latency (ms), its key. It shows whether a p99 comes from a stall (a
+	// end-to-end latency (ms), its key, when it was sent (Unix ms). It shows whether a p99 comes from a stall (a
 	// run of slow items sent together) or from items of one kind.
 	LatencyFile string
 	// Keep keeps the temporary directory (logs, database) at the end.

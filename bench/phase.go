@@ -66,7 +66,8 @@ type phaseRun struct {
 	rate    float64 // 0: as fast as answered
 	timeout time.Duration
 	// latencies, when set, receives one line per arrived item: the phase's label, when
-	// the item was sent (ms since the phase began), its end-to-end latency (ms), its key.
+	// the item was sent (ms since the phase began), its end-to-end latency (ms), its key,
+	// when it was sent (Unix ms, to line it up with server logs).
 	latencies io.Writer
 	label     string
 }
@@ -145,8 +146,8 @@ func runPhase(ctx context.Context, r phaseRun) (Phase, error) {
 		}
 		lat = append(lat, t.Sub(sentAt[i]))
 		if r.latencies != nil {
-			fmt.Fprintf(r.latencies, "%s %d %d %s\n", r.label, sentAt[i].Sub(start).Milliseconds(),
-				t.Sub(sentAt[i]).Milliseconds(), keys[i])
+			fmt.Fprintf(r.latencies, "%s %d %d %s %d\n", r.label, sentAt[i].Sub(start).Milliseconds(),
+				t.Sub(sentAt[i]).Milliseconds(), keys[i], sentAt[i].UnixMilli())
 		}
 		if t.After(last) {
 			last = t

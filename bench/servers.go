@@ -111,13 +111,9 @@ func startPostgres(ctx context.Context, bin, dir string, port int) (*postgres, e
 	// has analyzed them PostgreSQL plans the entity lookup without statistics (a scan of
 	// the application's entities: 12 ms at 7,000 entities, 0.1 ms once analyzed). With
 	// the default of a minute, every phase would measure that first minute; README
-	// recommends the same setting for production. autovacuum_vacuum_cost_delay=20ms
-	// (default 2ms): with a 5 s naptime, autovacuum took most of a core every 5 s on the
-	// tables a phase churns, a dip of capacity that made the paced phase's p99 (246–594
-	// ms, the slow items all sent within the same second); throttled, it is spread out
-	// (p99 117–159 ms).
+	// recommends the same setting for production.
 	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c max_connections=300 "+
-		"-c shared_preload_libraries=pg_stat_statements -c autovacuum_naptime=5s -c autovacuum_vacuum_cost_delay=20ms", port, p.dir)
+		"-c shared_preload_libraries=pg_stat_statements -c autovacuum_naptime=5s", port, p.dir)
 	out, err = p.pgCommand(ctx, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "-l", filepath.Join(p.dir, "log"),
 		"-o", opts, "-w", "-t", "60", "start").CombinedOutput()
 	if err != nil {
