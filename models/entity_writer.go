@@ -99,7 +99,8 @@ func (w *entityWriter) activity(typ string, details map[string]any) error {
 }
 
 // entityColumns are the columns of an entity that change after creation; save writes
-// them all, so that no change to the struct can be forgotten.
+// them all, so that no change to the struct can be forgotten. No key column (see
+// sessionColumns).
 var entityColumns = []string{
 	"status", "status_reason", "status_changed_at", "status_effective_at", "status_requested_at", "session_count",
 	"approved_count", "declined_count", "in_review_count", "features", "features_at", "metadata", "event_sequence",
@@ -113,7 +114,7 @@ var entityColumns = []string{
 func (w *entityWriter) save() error {
 	w.e.UpdatedAt = w.now
 	if w.tx.batch.defers() {
-		w.tx.rows.entity(w.e) // written at the transaction's end
+		w.tx.rows.entities.add(w.e) // written at the transaction's end
 		return nil
 	}
 	return w.tx.Model(w.e).Select(entityColumns).Updates(w.e).Error

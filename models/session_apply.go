@@ -193,7 +193,13 @@ func (a *sessionApply) recordEvent(e *Entity, sess *Session, known bool, d rules
 	sess.UpdatedAt = a.tx.Now()
 	switch {
 	case a.tx.batch.defers():
-		a.tx.rows.session(sess) // written at the transaction's end
+		a.tx.rows.sessions.add(sess) // written at the transaction's end
+		if !known {
+			if a.tx.rows.newSessions == nil {
+				a.tx.rows.newSessions = map[*Session]bool{}
+			}
+			a.tx.rows.newSessions[sess] = true
+		}
 	case known:
 		if err := a.tx.Save(sess).Error; err != nil {
 			return fmt.Errorf("save session: %w", err)
@@ -205,10 +211,14 @@ func (a *sessionApply) recordEvent(e *Entity, sess *Session, known bool, d rules
 	}
 	a.tx.batch.sessionWritten(sess)
 	if d.Current && known {
-		// One event of a session's history is its current status: among those stored,
-		// and among those this transaction writes at its end.
-		if err := a.tx.Model(&SessionEvent{}).Where("session_pk = ? AND current", sess.ID).Update("current", false).Error; err != nil {
-			return fmt.Errorf("update session history: %w", err)
+		// One event of a session's history is its current status: among those stored
+		// (none for a session this transaction creates), and among those this
+		// transaction writes at its end.
+		if !a.tx.rows.newSessions[sess] {
+			err := a.tx.Model(&SessionEvent{}).Where("session_pk = ? AND current", sess.ID).Update("current", false).Error
+			if err != nil {
+				return fmt.Errorf("update session history: %w", err)
+			}
 		}
 		for _, ev := range a.tx.rows.sessionEvents {
 			if ev.SessionPK == sess.ID {

@@ -26,12 +26,13 @@ const invalidSessionEvent = "the stored event is not a valid session event"
 // unknown, gathers the facts (the entity's status, the session so far, blocklist hits),
 // asks rules.DecideSession what the event records and does, and writes that: the event in
 // the session's history and, when it is the latest, as the session's status; the
-// counters recomputed from the sessions table; features, profile and timestamps by
+// counters as a recount of the entity's sessions finds them; features, profile and timestamps by
 // upstream time; the automatic transition; the outbox events of everything that changed.
 //
 // The same transaction also applies up to WithApplyBatch-1 other pending session events
 // that no other transaction holds and that never failed (their own jobs then find them
-// applied): under load, many events share one commit and one multi-row insert per table.
+// applied): under load, many events share one commit and one multi-row insert per table,
+// and each session and entity is written once (session_deferred.go).
 // The batch locks its entities up front without waiting (an entity another transaction
 // holds is left, with all its events, to a later batch; the item's own then waits for
 // it alone), reads their sessions and allowlisting in one statement each, and applies

@@ -332,3 +332,62 @@ func TestAJobWhoseItemIsInAnotherBatchIsBusy(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, models.SessionCurrent, outcome)
 }
+
+// A session's history has exactly one current event, the latest by upstream time:
+// whether its events are applied one by one (each a transaction of its own, the stored
+// current event unset by the next) or together in one batch (the session created and
+// moved on within the batch), and whatever their arrival order.
+func TestASessionHasOneCurrentEventAppliedAloneOrInABatch(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, b bundle) {
+		ctx := context.Background()
+		load := func(vd string) []models.SessionEventInput {
+			sid := vd + "-s-0"
+			return []models.SessionEventInput{
+				ev(vd, sid, rules.SessionNotStarted, base, nil),
+				ev(vd, sid, rules.SessionInProgress, base+10, nil),
+				ev(vd, sid, rules.SessionApproved, base+20, idv(rules.SessionApproved, "Ada Lovelace")),
+			}
+		}
+		check := func(vd string) {
+			t.Helper()
+			s, err := b.store.GetSession(ctx, b.app.ID, vd+"-s-0")
+			require.NoError(t, err)
+			require.Len(t, s.History, 3)
+			var current []string
+			for _, h := range s.History {
+				if h.Current {
+					current = append(current, h.Status)
+				}
+			}
+			require.Equal(t, []string{rules.SessionApproved}, current, vd)
+			require.Equal(t, rules.SessionApproved, s.Status)
+			e := entity(t, b, vd)
+			require.Equal(t, [4]int{1, 1, 0, 0}, [4]int{e.SessionCount, e.ApprovedCount, e.DeclinedCount, e.InReviewCount})
+		}
+		apply(t, b, load("alone")...)
+		check("alone")
+
+		ids := ingestShuffled(t, b, load("batched"))
+		_, err := b.store.ApplySessionEvent(ctx, ids[0])
+		require.NoError(t, err)
+		check("batched")
+
+		// The stored session moves on in a later batch: its stored current event is unset.
+		later := []models.SessionEventInput{ev("batched", "batched-s-0", rules.SessionInReview, base+30, nil),
+			ev("other", "other-s-0", rules.SessionInProgress, base, nil)}
+		ids = ingestShuffled(t, b, later)
+		_, err = b.store.ApplySessionEvent(ctx, ids[0])
+		require.NoError(t, err)
+		s, err := b.store.GetSession(ctx, b.app.ID, "batched-s-0")
+		require.NoError(t, err)
+		var current []string
+		for _, h := range s.History {
+			if h.Current {
+				current = append(current, h.Status)
+			}
+		}
+		require.Equal(t, []string{rules.SessionInReview}, current)
+		e := entity(t, b, "batched")
+		require.Equal(t, [4]int{1, 0, 0, 1}, [4]int{e.SessionCount, e.ApprovedCount, e.DeclinedCount, e.InReviewCount})
+	})
+}

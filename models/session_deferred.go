@@ -103,29 +103,29 @@ func (r *batchReads) sessionRecorded(e *Entity, known bool, before, after string
 	c.set(e)
 }
 
-// session records a session the transaction writes at its end.
-func (p *pendingRows) session(sess *Session) {
-	if p.sessionSet == nil {
-		p.sessionSet = map[*Session]bool{}
+// upserts are the rows of one table a transaction writes at its end: each row once, in
+// the order first recorded.
+type upserts[T any] struct {
+	rows []*T
+	seen map[*T]bool
+}
+
+// add records row (again: a no-op).
+func (u *upserts[T]) add(row *T) {
+	if u.seen == nil {
+		u.seen = map[*T]bool{}
 	}
-	if !p.sessionSet[sess] {
-		p.sessionSet[sess] = true
-		p.sessions = append(p.sessions, sess)
+	if !u.seen[row] {
+		u.seen[row] = true
+		u.rows = append(u.rows, row)
 	}
 }
 
-// entity records an entity the transaction writes at its end.
-func (p *pendingRows) entity(e *Entity) {
-	if p.entitySet == nil {
-		p.entitySet = map[*Entity]bool{}
-	}
-	if !p.entitySet[e] {
-		p.entitySet[e] = true
-		p.entities = append(p.entities, e)
-	}
-}
-
-// sessionColumns are the columns of a session that change after its creation.
+// sessionColumns are the columns of a session that change after its creation. Neither
+// list may name a column of a unique index that is not partial (a key column): an
+// upsert that sets one locks its row FOR UPDATE, which blocks other transactions'
+// foreign-key checks (FOR KEY SHARE), where the entity's lock and these upserts now
+// take FOR NO KEY UPDATE.
 var sessionColumns = []string{"workflow_id", "status", "reported_status", "status_reason", "status_at",
 	"decision", "metadata", "options", "upstream", "face_id", "url", "updated_at"}
 
@@ -133,18 +133,22 @@ var sessionColumns = []string{"workflow_id", "status", "reported_status", "statu
 // table (an existing row is updated in place, a new session inserted).
 func (t *txn) flushUpserts() error {
 	r := &t.rows
-	if len(r.sessions) > 0 {
-		err := t.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}},
-			DoUpdates: clause.AssignmentColumns(sessionColumns)}).CreateInBatches(r.sessions, insertBatchRows).Error
-		if err != nil {
-			return fmt.Errorf("write sessions: %w", err)
+	for _, table := range []struct {
+		rows    any
+		n       int
+		columns []string
+		what    string
+	}{
+		{r.sessions.rows, len(r.sessions.rows), sessionColumns, "sessions"},
+		{r.entities.rows, len(r.entities.rows), entityColumns, "entities"},
+	} {
+		if table.n == 0 {
+			continue
 		}
-	}
-	if len(r.entities) > 0 {
 		err := t.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}},
-			DoUpdates: clause.AssignmentColumns(entityColumns)}).CreateInBatches(r.entities, insertBatchRows).Error
+			DoUpdates: clause.AssignmentColumns(table.columns)}).CreateInBatches(table.rows, insertBatchRows).Error
 		if err != nil {
-			return fmt.Errorf("write entities: %w", err)
+			return fmt.Errorf("write the batch's %s: %w", table.what, err)
 		}
 	}
 	return nil

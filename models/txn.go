@@ -77,11 +77,10 @@ type pendingRows struct {
 	activities    []*Activity
 	sessionEvents []*SessionEvent
 	// sessions and entities are the rows a batch of session events writes at its end
-	// (upserts: session_deferred.go), each once, in the order first written.
-	sessions   []*Session
-	sessionSet map[*Session]bool
-	entities   []*Entity
-	entitySet  map[*Entity]bool
+	// (session_deferred.go); newSessions those of them not in their table yet.
+	sessions    upserts[Session]
+	entities    upserts[Entity]
+	newSessions map[*Session]bool
 }
 
 // insertBatchRows bounds the rows of one multi-row insert (PostgreSQL takes at most
