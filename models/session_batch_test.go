@@ -350,15 +350,8 @@ func TestASessionHasOneCurrentEventAppliedAloneOrInABatch(t *testing.T) {
 		}
 		check := func(vd string) {
 			t.Helper()
-			s, err := b.store.GetSession(ctx, b.app.ID, vd+"-s-0")
-			require.NoError(t, err)
+			s, current := currentEvents(t, b, vd+"-s-0")
 			require.Len(t, s.History, 3)
-			var current []string
-			for _, h := range s.History {
-				if h.Current {
-					current = append(current, h.Status)
-				}
-			}
 			require.Equal(t, []string{rules.SessionApproved}, current, vd)
 			require.Equal(t, rules.SessionApproved, s.Status)
 			e := entity(t, b, vd)
@@ -378,16 +371,23 @@ func TestASessionHasOneCurrentEventAppliedAloneOrInABatch(t *testing.T) {
 		ids = ingestShuffled(t, b, later)
 		_, err = b.store.ApplySessionEvent(ctx, ids[0])
 		require.NoError(t, err)
-		s, err := b.store.GetSession(ctx, b.app.ID, "batched-s-0")
-		require.NoError(t, err)
-		var current []string
-		for _, h := range s.History {
-			if h.Current {
-				current = append(current, h.Status)
-			}
-		}
+		_, current := currentEvents(t, b, "batched-s-0")
 		require.Equal(t, []string{rules.SessionInReview}, current)
 		e := entity(t, b, "batched")
 		require.Equal(t, [4]int{1, 0, 0, 1}, [4]int{e.SessionCount, e.ApprovedCount, e.DeclinedCount, e.InReviewCount})
 	})
+}
+
+// currentEvents returns a session and the statuses of its history's current events.
+func currentEvents(t *testing.T, b bundle, sessionID string) (models.SessionResource, []string) {
+	t.Helper()
+	s, err := b.store.GetSession(context.Background(), b.app.ID, sessionID)
+	require.NoError(t, err)
+	var current []string
+	for _, h := range s.History {
+		if h.Current {
+			current = append(current, h.Status)
+		}
+	}
+	return s, current
 }
