@@ -55,8 +55,9 @@ type Config struct {
 	Backlog int
 	// LatencyFile, when set, receives every arrived item's latency, one line each: the
 	// variant and phase (no spaces), when it was sent (ms into the phase), its
-	// end-to-end latency (ms), its key, when it was sent (Unix ms). It shows whether a p99 comes from a stall (a
-	// run of slow items sent together) or from items of one kind.
+	// end-to-end latency (ms), its key, when it was sent (Unix ms). It shows whether a
+	// p99 comes from a stall (a run of slow items sent together) or from items of one
+	// kind.
 	LatencyFile string
 	// Keep keeps the temporary directory (logs, database) at the end.
 	Keep bool
@@ -300,8 +301,9 @@ func (e *env) variant(ctx context.Context, spec VariantSpec, first, last bool) (
 	if first && e.cfg.ProfileDir != "" {
 		profiles = e.profile(ctx, ps)
 	}
+	label := strings.ReplaceAll(v.Name, " ", "_") // a field of the latency lines
 	v.Max, err = runPhase(ctx, phaseRun{name: "max", items: items, poster: p, recv: e.recv, db: e.db,
-		clients: e.cfg.Clients, timeout: e.cfg.Timeout, latencies: e.latencies, label: strings.ReplaceAll(v.Name, " ", "_") + "/max"})
+		clients: e.cfg.Clients, timeout: e.cfg.Timeout, latencies: e.latencies, label: label + "/max"})
 	if profiles != nil {
 		profiles()
 	}
@@ -317,7 +319,7 @@ func (e *env) variant(ctx context.Context, spec VariantSpec, first, last bool) (
 		logf(e.cfg, "variant %s: paced phase, %d requests at %.0f/s", v.Name, count, rate)
 		p.failed.Store(0)
 		v.Paced, err = runPhase(ctx, phaseRun{name: "paced", items: paced, poster: p, recv: e.recv, db: e.db,
-			clients: 4 * e.cfg.Clients, rate: rate, timeout: e.cfg.Timeout, latencies: e.latencies, label: strings.ReplaceAll(v.Name, " ", "_") + "/paced"})
+			clients: 4 * e.cfg.Clients, rate: rate, timeout: e.cfg.Timeout, latencies: e.latencies, label: label + "/paced"})
 		if err != nil {
 			return v, err
 		}

@@ -193,13 +193,7 @@ func (a *sessionApply) recordEvent(e *Entity, sess *Session, known bool, d rules
 	sess.UpdatedAt = a.tx.Now()
 	switch {
 	case a.tx.batch.defers():
-		a.tx.rows.sessions.add(sess) // written at the transaction's end
-		if !known {
-			if a.tx.rows.newSessions == nil {
-				a.tx.rows.newSessions = map[*Session]bool{}
-			}
-			a.tx.rows.newSessions[sess] = true
-		}
+		a.tx.rows.deferSession(sess, !known) // written at the transaction's end
 	case known:
 		if err := a.tx.Save(sess).Error; err != nil {
 			return fmt.Errorf("save session: %w", err)
@@ -254,12 +248,9 @@ func (a *sessionApply) announce(w *entityWriter, e *Entity, sess *Session, isNew
 // recountSessions recomputes the entity's counters from its sessions' current statuses,
 // so that duplicates and arrival order cannot skew them.
 func recountSessions(tx *txn, e *Entity) error {
-	var c sessionCounts
-	err := tx.Model(&Session{}).Where("entity_id = ?", e.ID).
-		Select(countSessionsSQL, rules.SessionApproved, rules.SessionDeclined, rules.SessionInReview).
-		Find(&c).Error
+	c, err := countSessions(tx, e.ID)
 	if err != nil {
-		return fmt.Errorf("count sessions: %w", err)
+		return err
 	}
 	c.set(e)
 	return nil

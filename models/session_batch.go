@@ -26,8 +26,9 @@ const invalidSessionEvent = "the stored event is not a valid session event"
 // unknown, gathers the facts (the entity's status, the session so far, blocklist hits),
 // asks rules.DecideSession what the event records and does, and writes that: the event in
 // the session's history and, when it is the latest, as the session's status; the
-// counters as a recount of the entity's sessions finds them; features, profile and timestamps by
-// upstream time; the automatic transition; the outbox events of everything that changed.
+// counters as a recount of the entity's sessions finds them; features, profile and
+// timestamps by upstream time; the automatic transition; the outbox events of everything
+// that changed.
 //
 // The same transaction also applies up to WithApplyBatch-1 other pending session events
 // that no other transaction holds and that never failed (their own jobs then find them

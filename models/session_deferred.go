@@ -78,15 +78,24 @@ func (r *batchReads) countsOf(tx *txn, e *Entity) error {
 	if r.counts[e.ID] != nil {
 		return nil
 	}
-	c := &sessionCounts{}
-	err := tx.Model(&Session{}).Where("entity_id = ?", e.ID).
-		Select(countSessionsSQL, rules.SessionApproved, rules.SessionDeclined, rules.SessionInReview).
-		Find(c).Error
+	c, err := countSessions(tx, e.ID)
 	if err != nil {
-		return fmt.Errorf("count sessions: %w", err)
+		return err
 	}
-	r.counts[e.ID] = c
+	r.counts[e.ID] = &c
 	return nil
+}
+
+// countSessions counts the sessions of entity entityID in its table.
+func countSessions(tx *txn, entityID string) (sessionCounts, error) {
+	var c sessionCounts
+	err := tx.Model(&Session{}).Where("entity_id = ?", entityID).
+		Select(countSessionsSQL, rules.SessionApproved, rules.SessionDeclined, rules.SessionInReview).
+		Find(&c).Error
+	if err != nil {
+		return c, fmt.Errorf("count sessions: %w", err)
+	}
+	return c, nil
 }
 
 // sessionRecorded keeps e's counters in step with a session whose current status went
@@ -118,6 +127,18 @@ func (u *upserts[T]) add(row *T) {
 	if !u.seen[row] {
 		u.seen[row] = true
 		u.rows = append(u.rows, row)
+	}
+}
+
+// deferSession records a session the transaction writes at its end; isNew: it is not in
+// its table yet.
+func (p *pendingRows) deferSession(sess *Session, isNew bool) {
+	p.sessions.add(sess)
+	if isNew {
+		if p.newSessions == nil {
+			p.newSessions = map[*Session]bool{}
+		}
+		p.newSessions[sess] = true
 	}
 }
 

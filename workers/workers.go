@@ -121,7 +121,8 @@ func NewServer(redis asynq.RedisConnOpt, cfg ServerConfig) *asynq.Server {
 		// after the queue ran empty, so it is short; an idle poll is one Redis script call.
 		TaskCheckInterval: 10 * time.Millisecond,
 		// Scheduled jobs and retries become runnable this soon after they are due (asynq's
-		// default is 5 s, which would delay every retry and every busy destination's job; one script call per queue each time).
+		// default is 5 s, which would delay every retry and every busy destination's job);
+		// each check is one script call per queue.
 		DelayedTaskCheckInterval: 100 * time.Millisecond,
 		Logger:                   asynqLogger{cfg.Log.With("component", "asynq")},
 		LogLevel:                 asynq.WarnLevel,
