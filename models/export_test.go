@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 
 	"gorm.io/gorm"
 
@@ -54,7 +55,9 @@ func (s *Store) AppendRecordsForTest(ctx context.Context, appID, entityID string
 }
 
 // HoldForTest runs query (a locking SELECT, PostgreSQL) in a transaction of its own and
-// keeps its locks until the returned release is called; the transaction then rolls back.
+// keeps its locks until the returned release is called (once or more: a test may also
+// register it as a cleanup, so that a failing test does not hang); the transaction then
+// rolls back.
 func (s *Store) HoldForTest(ctx context.Context, query string, args ...any) (func(), error) {
 	locked, release, done := make(chan error, 1), make(chan struct{}), make(chan struct{})
 	go func() {
@@ -76,5 +79,6 @@ func (s *Store) HoldForTest(ctx context.Context, query string, args ...any) (fun
 	if err := <-locked; err != nil {
 		return nil, err
 	}
-	return func() { close(release); <-done }, nil
+	var once sync.Once
+	return func() { once.Do(func() { close(release) }); <-done }, nil
 }

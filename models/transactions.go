@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -193,105 +192,6 @@ const (
 	// TxInvalid: the stored job could not be read.
 	TxInvalid TxOutcome = "invalid"
 )
-
-// EvaluateTransaction evaluates the transaction of inbox item id, once, under the row
-// locks of its subject and counterparty (created when unknown; locked in a fixed order so
-// that two transactions between the same parties cannot deadlock): it computes the
-// velocity and volume windows with indexed queries, applies the rules, stores the status,
-// score and matched rules, flags an ACTIVE subject that crossed the review threshold, and
-// writes transaction.created with the outcome.
-func (s *Store) EvaluateTransaction(ctx context.Context, id string) (TxOutcome, error) {
-	var outcome TxOutcome
-	err := s.transaction(ctx, func(tx *txn) error {
-		item, err := lockInboxItem(tx, id)
-		if err != nil {
-			return err
-		}
-		if item.State != InboxPending {
-			outcome = TxAlreadyEvaluated
-			return nil
-		}
-		var p transactionPayload
-		var t Transaction
-		if json.Unmarshal([]byte(item.Payload), &p) != nil || !validUUID(p.TransactionUUID) ||
-			forUpdate(tx).Where("id = ? AND application_id = ?", p.TransactionUUID, item.ApplicationID).Take(&t).Error != nil {
-			outcome = TxInvalid
-			return finishInboxItem(tx, item, "the stored job names no transaction")
-		}
-		if t.Status != rules.TxPending {
-			outcome = TxAlreadyEvaluated
-			return finishInboxItem(tx, item, "")
-		}
-		var app Application
-		if err := tx.Where("id = ?", item.ApplicationID).Take(&app).Error; err != nil {
-			return err
-		}
-		settings, err := txSettings(app.Settings)
-		if err != nil {
-			return err
-		}
-		subject, counterparty, err := s.lockParties(tx, &t)
-		if err != nil {
-			return err
-		}
-		now := tx.Now()
-		facts, err := s.txFacts(tx, &app, &t, subject, counterparty)
-		if err != nil {
-			return err
-		}
-		d := rules.EvaluateTransaction(facts, settings)
-		t.Status, t.Score, t.MatchedRules, t.StatusReason = d.Status, d.Score, d.Matched, d.Reason
-		if t.MatchedRules == nil {
-			t.MatchedRules = []rules.Match{}
-		}
-		t.SubjectID, t.EvaluatedAt, t.UpdatedAt = &subject.ID, &now, now
-		if counterparty != nil {
-			t.CounterpartyID = &counterparty.ID
-		}
-		if err := tx.Save(&t).Error; err != nil {
-			return err
-		}
-
-		w := newEntityWriter(tx, subject)
-		subject.LastActivityAt = &now
-		if err := w.event(EventTransactionCreated, transactionFields(&t)); err != nil {
-			return err
-		}
-		details := map[string]any{"transaction_id": t.TransactionID, "uuid": t.ID, "status": t.Status, "score": t.Score}
-		if err := w.activity(ActivityTransactionEvaluated, details); err != nil {
-			return err
-		}
-		w.transactionSignal(app.Settings.Risk.Weights(), &t)
-		if d.Transition != nil {
-			if err := w.transition(*d.Transition, "system"); err != nil {
-				return err
-			}
-		}
-		if err := w.save(); err != nil {
-			return err
-		}
-		outcome = TxEvaluated
-		return finishInboxItem(tx, item, "")
-	})
-	return outcome, err
-}
-
-// lockParties locks (creating when unknown) the subject and the counterparty, in the
-// order of (kind, vendor_data).
-func (s *Store) lockParties(tx *txn, t *Transaction) (subject, counterparty *Entity, err error) {
-	keys := []entityKey{{t.SubjectKind, t.SubjectVendorData}}
-	if t.CounterpartyVendorData != nil {
-		keys = append(keys, entityKey{*t.CounterpartyKind, *t.CounterpartyVendorData})
-	}
-	entities, _, err := s.lockOrCreateEntities(tx, t.ApplicationID, "transaction", s.Now(), true, keys...)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(entities) == 2 {
-		counterparty = entities[1]
-	}
-	return entities[0], counterparty, nil
-}
 
 // txFacts gathers what the rules need: the windows (indexed range queries over the
 // subject's transactions) and the parties' standing.

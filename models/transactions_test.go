@@ -213,7 +213,7 @@ func TestConcurrentTransactionsForOneSubject(t *testing.T) {
 		errs := make(chan error, n)
 		for _, id := range items {
 			wg.Go(func() {
-				if _, err := b.store.EvaluateTransaction(ctx, id); err != nil {
+				if _, err := evaluateAsJob(ctx, b.store, id); err != nil {
 					errs <- err
 				}
 			})
