@@ -110,30 +110,13 @@ func (s *Store) applySessionEvents(ctx context.Context, id string, limit int, wa
 	var outcome SessionOutcome
 	var others []string // the items besides id the transaction settles
 	err := s.transaction(ctx, func(tx *txn) error {
-		lock := tryLockInboxItem
-		if wait {
-			lock = lockInboxItem
-		}
-		own, err := lock(tx, id)
+		own, items, err := claimBatch(tx, tasks.TypeSessionApply, id, limit, wait)
 		if err != nil {
 			return err
 		}
-		var items []*InboxItem
-		switch {
-		case own == nil:
-			limit++ // the item is in another batch: this batch is of other items only
-		case own.State != InboxPending:
+		if own != nil && own.State != InboxPending {
 			outcome = SessionAlreadyApplied
 			return nil
-		default:
-			items = append(items, own)
-		}
-		if limit > 1 {
-			more, err := claimPendingInbox(tx, tasks.TypeSessionApply, id, limit-1)
-			if err != nil {
-				return err
-			}
-			items = append(items, more...)
 		}
 		queued, invalid := readSessionEvents(items)
 		if invalid[id] {
@@ -279,6 +262,36 @@ func (s *Store) applyQueuedSession(tx *txn, q *queuedSession, e *Entity) (Sessio
 	a := sessionApply{tx: tx, app: app, in: q.in, facts: q.facts, eventAt: q.eventAt, inboxID: q.item.ID}
 	outcome, err := a.run(e)
 	return outcome, e, err
+}
+
+// claimBatch locks inbox item id (unless wait, only when no other transaction holds it:
+// own is then nil) and up to limit-1 other pending items of taskType (limit when own is
+// nil: the batch is of other items only), and returns own and the pending items of the
+// batch, own first. An own item that is settled already is returned alone.
+func claimBatch(tx *txn, taskType, id string, limit int, wait bool) (own *InboxItem, items []*InboxItem, err error) {
+	lock := tryLockInboxItem
+	if wait {
+		lock = lockInboxItem
+	}
+	if own, err = lock(tx, id); err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case own == nil:
+		limit++
+	case own.State != InboxPending:
+		return own, nil, nil
+	default:
+		items = append(items, own)
+	}
+	if limit > 1 {
+		more, err := claimPendingInbox(tx, taskType, id, limit-1)
+		if err != nil {
+			return nil, nil, err
+		}
+		items = append(items, more...)
+	}
+	return own, items, nil
 }
 
 // claimPendingInbox locks up to n pending items of taskType besides except that no other

@@ -79,30 +79,13 @@ func (s *Store) evaluateTransactions(ctx context.Context, id string, limit int, 
 	var outcome TxOutcome
 	var others []string // the items besides id the transaction settles
 	err := s.transaction(ctx, func(tx *txn) error {
-		lock := tryLockInboxItem
-		if wait {
-			lock = lockInboxItem
-		}
-		own, err := lock(tx, id)
+		own, items, err := claimBatch(tx, tasks.TypeTransactionEvaluate, id, limit, wait)
 		if err != nil {
 			return err
 		}
-		var items []*InboxItem
-		switch {
-		case own == nil:
-			limit++ // the item is in another batch: this batch is of other items only
-		case own.State != InboxPending:
+		if own != nil && own.State != InboxPending {
 			outcome = TxAlreadyEvaluated
 			return nil
-		default:
-			items = append(items, own)
-		}
-		if limit > 1 {
-			more, err := claimPendingInbox(tx, tasks.TypeTransactionEvaluate, id, limit-1)
-			if err != nil {
-				return err
-			}
-			items = append(items, more...)
 		}
 		queued, invalid, err := readEvaluations(tx, items)
 		if err != nil {
