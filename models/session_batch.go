@@ -164,17 +164,8 @@ func (s *Store) applySessionEvents(ctx context.Context, id string, limit int, wa
 				outcome = o
 			}
 		}
-		for _, item := range items {
-			if invalid[item.ID] {
-				done = append(done, item)
-			}
-		}
-		for _, item := range done {
-			if item.ID != id {
-				others = append(others, item.ID)
-			}
-		}
-		return finishInboxItems(tx, done, invalid, invalidSessionEvent)
+		others, err = finishBatch(tx, id, items, done, invalid, invalidSessionEvent)
+		return err
 	})
 	if err == nil {
 		s.settled.add(others)
@@ -292,6 +283,23 @@ func claimBatch(tx *txn, taskType, id string, limit int, wait bool) (own *InboxI
 		items = append(items, more...)
 	}
 	return own, items, nil
+}
+
+// finishBatch marks a batch's done items applied and its invalid ones failed with
+// failure, and returns the ids besides id it settled.
+func finishBatch(tx *txn, id string, items, done []*InboxItem, invalid map[string]bool, failure string) ([]string, error) {
+	for _, item := range items {
+		if invalid[item.ID] {
+			done = append(done, item)
+		}
+	}
+	var others []string
+	for _, item := range done {
+		if item.ID != id {
+			others = append(others, item.ID)
+		}
+	}
+	return others, finishInboxItems(tx, done, invalid, failure)
 }
 
 // claimPendingInbox locks up to n pending items of taskType besides except that no other

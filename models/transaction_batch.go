@@ -119,17 +119,8 @@ func (s *Store) evaluateTransactions(ctx context.Context, id string, limit int, 
 				outcome = o
 			}
 		}
-		for _, item := range items {
-			if invalid[item.ID] {
-				done = append(done, item)
-			}
-		}
-		for _, item := range done {
-			if item.ID != id {
-				others = append(others, item.ID)
-			}
-		}
-		return finishInboxItems(tx, done, invalid, invalidTransactionJob)
+		others, err = finishBatch(tx, id, items, done, invalid, invalidTransactionJob)
+		return err
 	})
 	if err == nil {
 		s.settled.add(others)
