@@ -71,25 +71,17 @@ func (s *Store) prefetchBatch(tx *txn, queued []*queuedSession) (*batchReads, er
 	}
 	var entityIDs []string
 	for appID, pairs := range keys {
-		live := tx.Model(&Entity{}).Where("application_id = ? AND deleted_at IS NULL AND (kind, vendor_data) IN ?", appID, pairs)
-		var found []*Entity
-		if err := skipLocked(live.Session(&gorm.Session{})).Find(&found).Error; err != nil {
-			return nil, fmt.Errorf("lock the batch's entities: %w", err)
+		found, existing, err := lockLiveEntities(tx, appID, pairs)
+		if err != nil {
+			return nil, err
 		}
 		for _, e := range found {
 			ref := entityRef{appID, entityKey{e.Kind, e.VendorData}}
 			r.entities[ref], r.sessionsKnown[ref], r.allowKnown[ref] = e, true, true
 			entityIDs = append(entityIDs, e.ID)
 		}
-		if len(found) < len(pairs) {
-			// Which of the others exist (held by another transaction) and which do not.
-			var existing []entityKey
-			if err := live.Session(&gorm.Session{}).Select("kind, vendor_data").Find(&existing).Error; err != nil {
-				return nil, fmt.Errorf("find the batch's entities: %w", err)
-			}
-			for _, k := range existing {
-				r.live[entityRef{appID, k}] = true
-			}
+		for k := range existing {
+			r.live[entityRef{appID, k}] = true
 		}
 	}
 	if len(entityIDs) == 0 {
@@ -102,6 +94,29 @@ func (s *Store) prefetchBatch(tx *txn, queued []*queuedSession) (*batchReads, er
 		return nil, err
 	}
 	return r, r.readAllowlisted(tx, keys)
+}
+
+// lockLiveEntities locks, without waiting, the live entities of appID named by pairs
+// ((kind, vendor_data) each) that no other transaction holds and, when some were not
+// locked, names every live one of pairs (a live one not locked is held by another
+// transaction; one not named does not exist).
+func lockLiveEntities(tx *txn, appID string, pairs [][]any) ([]*Entity, map[entityKey]bool, error) {
+	q := tx.Model(&Entity{}).Where("application_id = ? AND deleted_at IS NULL AND (kind, vendor_data) IN ?", appID, pairs)
+	var found []*Entity
+	if err := skipLocked(q.Session(&gorm.Session{})).Find(&found).Error; err != nil {
+		return nil, nil, fmt.Errorf("lock entities: %w", err)
+	}
+	live := map[entityKey]bool{}
+	if len(found) < len(pairs) {
+		var existing []entityKey
+		if err := q.Session(&gorm.Session{}).Select("kind, vendor_data").Find(&existing).Error; err != nil {
+			return nil, nil, fmt.Errorf("find entities: %w", err)
+		}
+		for _, k := range existing {
+			live[k] = true
+		}
+	}
+	return found, live, nil
 }
 
 // readSessions reads the sessions of the locked entityIDs that queued names.

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"sort"
 
-	"gorm.io/gorm"
-
 	"github.com/standinghq/standing/rules"
 	"github.com/standinghq/standing/tasks"
 )
@@ -224,23 +222,12 @@ func (s *Store) lockFreeParties(tx *txn, keys map[string][]entityKey, parties ma
 		for i, k := range ks {
 			pairs[i] = []any{k.Kind, k.VendorData}
 		}
-		live := tx.Model(&Entity{}).Where("application_id = ? AND deleted_at IS NULL AND (kind, vendor_data) IN ?", app, pairs)
-		var found []*Entity
-		if err := skipLocked(live.Session(&gorm.Session{})).Find(&found).Error; err != nil {
+		found, exists, err := lockLiveEntities(tx, app, pairs)
+		if err != nil {
 			return nil, fmt.Errorf("lock the parties of the batch: %w", err)
 		}
 		for _, e := range found {
 			parties[entityRef{app, entityKey{e.Kind, e.VendorData}}] = e
-		}
-		exists := map[entityKey]bool{}
-		if len(found) < len(ks) {
-			var existing []entityKey
-			if err := live.Session(&gorm.Session{}).Select("kind, vendor_data").Find(&existing).Error; err != nil {
-				return nil, fmt.Errorf("find the parties of the batch: %w", err)
-			}
-			for _, k := range existing {
-				exists[k] = true
-			}
 		}
 		for _, k := range ks {
 			if parties[entityRef{app, k}] != nil || exists[k] {
