@@ -99,6 +99,10 @@ type Variant struct {
 	Max     Phase              `json:"max"`
 	Paced   Phase              `json:"paced"`
 	PeakRSS map[string]float64 `json:"peak_rss_mib"`
+	// MaxCPUMs is the CPU milliseconds each process used in the max phase per accepted
+	// item (post to webhook: the whole pipeline's cost), and their total; a steadier
+	// A/B measure than the rates on a noisy machine.
+	MaxCPUMs map[string]float64 `json:"max_cpu_ms_per_item"`
 	// Backlog is the backlog phase, run with the last variant only.
 	Backlog *Backlog `json:"backlog,omitempty"`
 }
@@ -109,6 +113,7 @@ type env struct {
 	dir     string
 	bin     string
 	pg      *postgres
+	redis   *proc
 	baseEnv []string
 	db      *counter
 	recv    *receiver
@@ -155,6 +160,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer e.pg.stop()
 	redis, err := startRedis(dir, cfg.RedisPort)
+	e.redis = redis
 	if err != nil {
 		return nil, err
 	}
@@ -302,8 +308,10 @@ func (e *env) variant(ctx context.Context, spec VariantSpec, first, last bool) (
 		profiles = e.profile(ctx, ps)
 	}
 	label := strings.ReplaceAll(v.Name, " ", "_") // a field of the latency lines
+	cpu := newCPUMeter(e.cpuPIDs(ps))
 	v.Max, err = runPhase(ctx, phaseRun{name: "max", items: items, poster: p, recv: e.recv, db: e.db,
 		clients: e.cfg.Clients, timeout: e.cfg.Timeout, latencies: e.latencies, label: label + "/max"})
+	v.MaxCPUMs = cpu.perItem(v.Max.Accepted)
 	if profiles != nil {
 		profiles()
 	}

@@ -2,6 +2,9 @@ package bench
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 
@@ -55,4 +58,21 @@ func TestReceiverMatchesTheWebhookThatEndsAPost(t *testing.T) {
 	require.Equal(t, "s:abc", webhookBody{WebhookType: "status.updated", SessionID: "abc"}.matchKey())
 	require.Equal(t, "t:t-1", webhookBody{WebhookType: "transaction.created", TransactionID: "t-1"}.matchKey())
 	require.Empty(t, webhookBody{WebhookType: "user.data.updated", SessionID: "abc"}.matchKey())
+}
+
+// The CPU meter reads /proc: a process that burns CPU shows it, with its children
+// counted for a tree, and per item.
+func TestCPUMeterCountsAProcessTree(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sh -c 'while :; do :; done' & wait")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = exec.Command("pkill", "-P", strconv.Itoa(cmd.Process.Pid)).Run(); _ = cmd.Wait() })
+	m := newCPUMeter(map[string]int{"shell": cmd.Process.Pid, "self": os.Getpid()}, map[string]bool{"shell": true})
+	ppid, _, _, err := procTimes(os.Getpid())
+	require.NoError(t, err)
+	require.Equal(t, os.Getppid(), ppid)
+	// The busy child's CPU counts for its parent's tree (the parent only waits).
+	require.Eventually(t, func() bool { return m.perItem(10)["shell"] > 5 }, 20*time.Second, 20*time.Millisecond)
+	got := m.perItem(10)
+	require.InDelta(t, got["shell"]+got["self"], got["total"], 1e-9)
+	require.Equal(t, "self 0.00, shell 1.00, total 1.00", formatCPU(map[string]float64{"self": 0, "shell": 1, "total": 1}))
 }
