@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/standinghq/standing/internal/group"
 	"github.com/standinghq/standing/webhooks"
 )
 
@@ -26,20 +27,20 @@ const (
 
 // deliveryGroups are the store's claim and record groups.
 type deliveryGroups struct {
-	claims  *group[claimRequest, *DeliveryJob]
-	records *group[recordRequest, recordResult]
+	claims  *group.Group[claimRequest, *DeliveryJob]
+	records *group.Group[recordRequest, recordResult]
 }
 
 func (s *Store) startDeliveryGroups() {
 	s.deliveries = deliveryGroups{
-		claims:  newGroup(deliveryWriters, maxDeliveryBatch, s.claimDeliveries),
-		records: newGroup(deliveryWriters, maxDeliveryBatch, s.recordAttempts),
+		claims:  group.New(deliveryWriters, maxDeliveryBatch, s.claimDeliveries),
+		records: group.New(deliveryWriters, maxDeliveryBatch, s.recordAttempts),
 	}
 }
 
 func (g deliveryGroups) close() {
-	g.claims.close()
-	g.records.close()
+	g.claims.Close()
+	g.records.Close()
 }
 
 // claimRequest asks for one delivery, for hold; firstOnly asks for it only if no attempt
@@ -62,7 +63,7 @@ func (s *Store) ClaimDelivery(ctx context.Context, id string, hold time.Duration
 	if !validUUID(id) {
 		return nil, nil
 	}
-	return s.deliveries.claims.do(ctx, claimRequest{id, claimKind{hold: hold}})
+	return s.deliveries.claims.Do(ctx, claimRequest{id, claimKind{hold: hold}})
 }
 
 // ClaimFirstAttempt is ClaimDelivery for a first attempt: nil also when an attempt was
@@ -71,7 +72,7 @@ func (s *Store) ClaimFirstAttempt(ctx context.Context, id string, hold time.Dura
 	if !validUUID(id) {
 		return nil, nil
 	}
-	return s.deliveries.claims.do(ctx, claimRequest{id, claimKind{hold: hold, firstOnly: true}})
+	return s.deliveries.claims.Do(ctx, claimRequest{id, claimKind{hold: hold, firstOnly: true}})
 }
 
 // ClaimFirstAttempts claims, for one attempt each and for at most hold, those of the
@@ -197,7 +198,7 @@ type recordResult struct {
 // destination.disabled to the application's other destinations. Concurrent attempts'
 // records share a transaction.
 func (s *Store) RecordAttempt(ctx context.Context, job *DeliveryJob, r AttemptResult, p webhooks.Policy) (DeliveryDecision, error) {
-	res, err := s.deliveries.records.do(ctx, recordRequest{job: job, result: r, policy: p})
+	res, err := s.deliveries.records.Do(ctx, recordRequest{job: job, result: r, policy: p})
 	if err != nil {
 		return DeliveryDecision{}, err
 	}

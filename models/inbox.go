@@ -128,6 +128,29 @@ func finishInboxItem(tx *txn, item *InboxItem, failure string) error {
 	return finishInboxItems(tx, []*InboxItem{item}, map[string]bool{item.ID: failure != ""}, failure)
 }
 
+// PendingInboxItems returns those of ids that are still pending, oldest first: the
+// items of a group job that its first item's batch did not settle. Items a batch of
+// this process settled are known without a read; ids that are not inbox items are left
+// out.
+func (s *Store) PendingInboxItems(ctx context.Context, ids []string) ([]string, error) {
+	var unknown []string
+	for _, id := range ids {
+		if !s.settled.has(id) && validUUID(id) {
+			unknown = append(unknown, id)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil, nil
+	}
+	var pending []string
+	err := s.db.WithContext(ctx).Model(&InboxItem{}).Where("id IN ? AND state = ?", unknown, InboxPending).
+		Order("created_at").Pluck("id", &pending).Error
+	if err != nil {
+		return nil, fmt.Errorf("read pending inbox items: %w", err)
+	}
+	return pending, nil
+}
+
 // RecordInboxFailure counts a failed attempt at a pending item and keeps its error, for
 // operators; the queue retries the job.
 func (s *Store) RecordInboxFailure(ctx context.Context, id string, cause error) error {

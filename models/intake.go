@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"gorm.io/gorm"
+
+	"github.com/standinghq/standing/internal/group"
 )
 
 // Intake group commit: concurrent intake requests share one transaction and one
@@ -20,8 +22,8 @@ const (
 
 // newIntakeGroup returns the group that stores intake rows and reports, for each,
 // whether it was inserted (false: its dedup key was already taken).
-func newIntakeGroup(db *gorm.DB) *group[*InboxItem, bool] {
-	return newGroup(intakeCommitters, maxIntakeBatch, func(ctx context.Context, items []*InboxItem) ([]bool, error) {
+func newIntakeGroup(db *gorm.DB) *group.Group[*InboxItem, bool] {
+	return group.New(intakeCommitters, maxIntakeBatch, func(ctx context.Context, items []*InboxItem) ([]bool, error) {
 		return insertIntakeRows(ctx, db, items)
 	})
 }
@@ -69,7 +71,7 @@ func (s *Store) ingestRow(ctx context.Context, appID, taskType, key string, payl
 	item.DedupKey = &key
 	var inserted bool
 	if s.intake != nil {
-		inserted, err = s.intake.do(ctx, item)
+		inserted, err = s.intake.Do(ctx, item)
 	} else {
 		var one []bool
 		if one, err = insertIntakeRows(ctx, s.db, []*InboxItem{item}); err == nil {

@@ -22,6 +22,8 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
+
+	"github.com/standinghq/standing/internal/group"
 )
 
 // Dialect names the database engine behind a Store.
@@ -52,7 +54,7 @@ type Store struct {
 	// poolSize is the most PostgreSQL connections held open.
 	poolSize int
 	// intake shares commits between concurrent intake requests (PostgreSQL only).
-	intake *group[*InboxItem, bool]
+	intake *group.Group[*InboxItem, bool]
 	// deliveries share claims and attempt records between concurrent attempts.
 	deliveries deliveryGroups
 	// apiKeys answers API keys from memory for a moment (appcache.go).
@@ -179,7 +181,7 @@ func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond
 // Close stops the intake batches and closes the connection pool.
 func (s *Store) Close() error {
 	if s.intake != nil {
-		s.intake.close()
+		s.intake.Close()
 	}
 	s.deliveries.close()
 	sqlDB, err := s.db.DB()

@@ -156,6 +156,23 @@ func ParseDeliveryBatchPayload(t *asynq.Task) (DeliveryBatchPayload, error) {
 // InboxPayload is the payload of every job that applies an inbox item.
 type InboxPayload struct {
 	InboxID string `json:"inbox_id"`
+	// Also are items of the same type committed about when InboxID was (a group job,
+	// NewInboxGroupTask): the job succeeds once each of them is settled too.
+	Also []string `json:"also,omitempty"`
+}
+
+// MaxInboxGroup bounds the items of one group job.
+const MaxInboxGroup = 64
+
+// Groups reports whether jobs of taskType may be group jobs: those whose handler applies
+// its items in batches and settles every item it names (session events, transactions,
+// status changes; not screenings, each a long job of its own).
+func Groups(taskType string) bool {
+	switch taskType {
+	case TypeStatusApply, TypeSessionApply, TypeTransactionEvaluate:
+		return true
+	}
+	return false
 }
 
 // inboxJobTimeout bounds one run of an inbox job.
@@ -182,6 +199,23 @@ func NewInboxTask(q Queues, taskType, id string) *asynq.Task {
 		asynq.Queue(q.Apply()),
 		asynq.MaxRetry(inboxJobRetries),
 		asynq.Timeout(timeout),
+	)
+}
+
+// NewInboxGroupTask returns one job that applies inbox items ids (at least one, of
+// taskType, for which Groups holds): its task id is the first item's id, and the others
+// ride in the payload's Also. One job instead of one per item spares the queue a
+// round trip and a dequeue per item; the first item's batch usually applies the rest.
+func NewInboxGroupTask(q Queues, taskType string, ids []string) *asynq.Task {
+	if len(ids) == 1 {
+		return NewInboxTask(q, taskType, ids[0])
+	}
+	payload, _ := json.Marshal(InboxPayload{InboxID: ids[0], Also: ids[1:]}) // cannot fail: strings
+	return asynq.NewTask(taskType, payload,
+		asynq.TaskID(ids[0]),
+		asynq.Queue(q.Apply()),
+		asynq.MaxRetry(inboxJobRetries),
+		asynq.Timeout(inboxJobTimeout),
 	)
 }
 

@@ -72,21 +72,32 @@ type flow struct {
 	key string
 }
 
-func newFlow(t *testing.T) flow {
+func newFlow(t *testing.T) flow { return newFlowVia(t, nil) }
+
+// newFlowVia is newFlow whose commits enqueue their inbox jobs through via(client)
+// when via is set.
+func newFlowVia(t *testing.T, via func(workers.Enqueuer) workers.Enqueuer) flow {
 	t.Helper()
 	dsn := testkit.PostgresSchemaURL(t)
 	queues := testkit.Queues(t)
-	store, err := models.Open(context.Background(), dsn, testkit.Dispatch(t, queues, workers.DeliveryEnqueuer{}))
+	opt := testkit.RedisOpt(t)
+	client := asynq.NewClient(opt)
+	inspector := asynq.NewInspector(opt)
+	t.Cleanup(func() { _ = client.Close(); _ = inspector.Close() })
+	dispatch := testkit.Dispatch(t, queues, workers.DeliveryEnqueuer{})
+	if via != nil {
+		d := &workers.Dispatcher{Queue: via(client), Queues: queues, Log: discard(),
+			Deliveries: workers.DeliveryEnqueuer{Queue: client, Queues: queues, Log: discard()}}
+		t.Cleanup(d.Close)
+		dispatch = models.WithAfterCommit(d.Committed)
+	}
+	store, err := models.Open(context.Background(), dsn, dispatch)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = store.Close() })
 	_, err = store.Migrate(context.Background())
 	require.NoError(t, err)
 	app, err := store.CreateApplication(context.Background(), "flow", "")
 	require.NoError(t, err)
-	opt := testkit.RedisOpt(t)
-	client := asynq.NewClient(opt)
-	inspector := asynq.NewInspector(opt)
-	t.Cleanup(func() { _ = client.Close(); _ = inspector.Close() })
 	b := bundle{store: store, app: app.Application, queues: queues, redisOpt: opt,
 		client: client, inspector: inspector, log: discard()}
 	srv := httptest.NewServer(ingest.New(ingest.Deps{Store: store, Log: b.log}))

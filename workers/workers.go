@@ -52,26 +52,86 @@ func NewMux(h *Handlers) *asynq.ServeMux {
 // transaction) to a job handler. It is idempotent because apply is: an item already
 // applied is acknowledged without effect. A job naming no item fails for good; any other
 // failure is kept on the item for operators and retried.
+//
+// A group job (tasks.NewInboxGroupTask) applies its first item, then each of the others
+// that is still pending (the first item's batch usually settled them); it succeeds once
+// all are settled, and runs again shortly while any is held by another batch.
 func inboxHandler[O ~string](h *Handlers, what string, apply func(context.Context, string) (O, error)) asynq.HandlerFunc {
 	return func(ctx context.Context, t *asynq.Task) error {
 		p, err := tasks.ParseInboxPayload(t)
 		if err != nil {
 			return err
 		}
-		outcome, err := apply(ctx, p.InboxID)
-		if errors.Is(err, models.ErrUnknownJob) {
-			return fmt.Errorf("inbox item %s does not exist: %w", p.InboxID, asynq.SkipRetry)
+		first := applyInboxItem(ctx, h, t.Type(), what, p.InboxID, apply)
+		if len(p.Also) == 0 || models.IsUnavailable(first) {
+			return first
 		}
-		if errors.Is(err, models.ErrInboxItemBusy) {
-			return err // runs again shortly; no failure of the item's
-		}
+		rest, err := h.Store.PendingInboxItems(ctx, p.Also)
 		if err != nil {
-			h.recordFailure(p.InboxID, err)
 			return fmt.Errorf("%s %s: %w", what, p.InboxID, err)
 		}
-		h.Log.Debug("job done", "type", t.Type(), "job_id", p.InboxID, "outcome", string(outcome))
-		return nil
+		outcome := groupOutcome{}
+		outcome.add(first)
+		for _, id := range rest {
+			err := applyInboxItem(ctx, h, t.Type(), what, id, apply)
+			if models.IsUnavailable(err) {
+				return err
+			}
+			if !errors.Is(err, asynq.SkipRetry) { // PendingInboxItems read it: it exists
+				outcome.add(err)
+			}
+		}
+		return outcome.err()
 	}
+}
+
+// groupOutcome is what a group job returns: the first failure (retried), else busy
+// (runs again shortly), else an unknown first item (not retried), else success.
+type groupOutcome struct {
+	failed, unknown error
+	busy            bool
+}
+
+func (g *groupOutcome) add(err error) {
+	switch {
+	case err == nil:
+	case isBusy(err):
+		g.busy = true
+	case errors.Is(err, asynq.SkipRetry):
+		if g.unknown == nil {
+			g.unknown = err
+		}
+	case g.failed == nil:
+		g.failed = err
+	}
+}
+
+func (g *groupOutcome) err() error {
+	switch {
+	case g.failed != nil:
+		return g.failed
+	case g.busy:
+		return models.ErrInboxItemBusy
+	}
+	return g.unknown
+}
+
+// applyInboxItem applies inbox item id and says what the job should return for it.
+func applyInboxItem[O ~string](ctx context.Context, h *Handlers, taskType, what, id string,
+	apply func(context.Context, string) (O, error)) error {
+	outcome, err := apply(ctx, id)
+	if errors.Is(err, models.ErrUnknownJob) {
+		return fmt.Errorf("inbox item %s does not exist: %w", id, asynq.SkipRetry)
+	}
+	if errors.Is(err, models.ErrInboxItemBusy) {
+		return err // runs again shortly; no failure of the item's
+	}
+	if err != nil {
+		h.recordFailure(id, err)
+		return fmt.Errorf("%s %s: %w", what, id, err)
+	}
+	h.Log.Debug("job done", "type", taskType, "job_id", id, "outcome", string(outcome))
+	return nil
 }
 
 // recordFailure keeps a failed attempt's error on the inbox row, for operators. It uses

@@ -50,6 +50,8 @@ type services struct {
 	inspector  *asynq.Inspector
 	queues     tasks.Queues
 	deliveries workers.DeliveryEnqueuer
+	// dispatcher enqueues the jobs of every commit (the store's after-commit hook).
+	dispatcher *workers.Dispatcher
 	// extra mounts dev mode's helpers on the router.
 	extra func(chi.Router)
 	// started is called with the listen address once the API listens.
@@ -67,11 +69,11 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger, dsn strin
 		Queue: client, Inspector: inspector, Queues: svc.queues, Timeout: cfg.WebhookTimeout,
 		Retries: cfg.WebhookMaxAttempts, Log: log.With("component", "deliveries"),
 	}
-	dispatcher := &workers.Dispatcher{
+	svc.dispatcher = &workers.Dispatcher{
 		Queue: client, Queues: svc.queues, Deliveries: svc.deliveries, Log: log.With("component", "dispatch"),
 		Timeout: workers.QuickTimeout,
 	}
-	store, err := models.Open(ctx, dsn, models.WithAfterCommit(dispatcher.Committed),
+	store, err := models.Open(ctx, dsn, models.WithAfterCommit(svc.dispatcher.Committed),
 		models.WithIntakeBatching(cfg.IntakeGroupCommit), models.WithPoolSize(cfg.DatabasePool),
 		models.WithApplyBatch(cfg.ApplyBatch))
 	if err != nil {
@@ -85,6 +87,7 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger, dsn strin
 // close releases what connect opened.
 func (svc services) close() {
 	_ = svc.store.Close()
+	svc.dispatcher.Close()
 	svc.closeQueue()
 }
 

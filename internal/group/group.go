@@ -1,4 +1,6 @@
-package models
+// Package group lets concurrent callers share one round trip to a server: a group
+// commit of database writes, one Redis call for several enqueues.
+package group
 
 import (
 	"context"
@@ -7,12 +9,12 @@ import (
 	"time"
 )
 
-// A group lets concurrent callers share one database round trip (a group commit): a
-// call waits only while the batch before it is written (there is no timer), so under
+// A Group lets concurrent callers share one round trip (a group commit): a call waits
+// only while the batch before it is written (there is no timer), so under
 // light load a batch holds one call and under heavy load up to max. Each call returns
 // once the batch that holds it is written. When a batch of several fails, each call is
 // written again on its own, so that one call the database refuses fails only itself.
-type group[Req, Res any] struct {
+type Group[Req, Res any] struct {
 	requests chan groupCall[Req, Res]
 	quit     chan struct{}
 	wg       sync.WaitGroup
@@ -34,30 +36,30 @@ type groupResult[Res any] struct {
 	err error
 }
 
-// groupWriteTimeout bounds the writing of one batch.
-const groupWriteTimeout = 10 * time.Second
+// writeTimeout bounds the writing of one batch.
+const writeTimeout = 10 * time.Second
 
-// errStoreClosed means the store was closed while a call waited for a batch.
-var errStoreClosed = errors.New("the store is closed")
+// ErrClosed means the group was closed while a call waited for a batch.
+var ErrClosed = errors.New("closed while waiting for a batch to be written")
 
-// newGroup starts writers goroutines, each writing one batch of at most max calls at a
-// time.
-func newGroup[Req, Res any](writers, max int, write func(context.Context, []Req) ([]Res, error)) *group[Req, Res] {
-	g := &group[Req, Res]{requests: make(chan groupCall[Req, Res]), quit: make(chan struct{}), max: max, write: write}
+// New starts writers goroutines, each writing one batch of at most max calls at a
+// time with write.
+func New[Req, Res any](writers, max int, write func(context.Context, []Req) ([]Res, error)) *Group[Req, Res] {
+	g := &Group[Req, Res]{requests: make(chan groupCall[Req, Res]), quit: make(chan struct{}), max: max, write: write}
 	for range writers {
 		g.wg.Go(g.run)
 	}
 	return g
 }
 
-// close stops the writers once the batches in flight are written.
-func (g *group[Req, Res]) close() {
+// Close stops the writers once the batches in flight are written.
+func (g *Group[Req, Res]) Close() {
 	close(g.quit)
 	g.wg.Wait()
 }
 
 // run takes a call, adds whatever else is already waiting, and writes the batch.
-func (g *group[Req, Res]) run() {
+func (g *Group[Req, Res]) run() {
 	for {
 		var batch []groupCall[Req, Res]
 		select {
@@ -80,8 +82,8 @@ func (g *group[Req, Res]) run() {
 }
 
 // flush writes a batch and hands each call its result.
-func (g *group[Req, Res]) flush(batch []groupCall[Req, Res]) {
-	ctx, cancel := context.WithTimeout(context.Background(), groupWriteTimeout)
+func (g *Group[Req, Res]) flush(batch []groupCall[Req, Res]) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	reqs := make([]Req, len(batch))
 	for i, c := range batch {
@@ -108,9 +110,9 @@ func (g *group[Req, Res]) flush(batch []groupCall[Req, Res]) {
 	}
 }
 
-// do has req written in a batch and returns its result, or ctx's error when ctx ends
+// Do has req written in a batch and returns its result, or ctx's error when ctx ends
 // first (the request may then be written or not).
-func (g *group[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
+func (g *Group[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
 	var zero Res
 	c := groupCall[Req, Res]{req: req, done: make(chan groupResult[Res], 1)}
 	select {
@@ -118,7 +120,7 @@ func (g *group[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 	case <-ctx.Done():
 		return zero, ctx.Err()
 	case <-g.quit:
-		return zero, errStoreClosed
+		return zero, ErrClosed
 	}
 	select {
 	case r := <-c.done:

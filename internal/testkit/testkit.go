@@ -164,6 +164,7 @@ func Dispatch(t testing.TB, q tasks.Queues, deliveries workers.DeliveryEnqueuer)
 		deliveries.Log = slog.New(slog.DiscardHandler)
 	}
 	d := &workers.Dispatcher{Queue: client, Queues: q, Deliveries: deliveries, Log: slog.New(slog.DiscardHandler)}
+	t.Cleanup(d.Close) // after the store's, which was opened later
 	return models.WithAfterCommit(d.Committed)
 }
 
