@@ -73,6 +73,10 @@ type VariantSpec struct {
 	// Bin, when set, is the standing binary the variant's processes run (the database is
 	// migrated by the one built from this checkout).
 	Bin string
+	// SQL, when set, is a file of SQL run on Standing's database before the variant's
+	// processes start (A/B of an index or a constraint in one run; it stays for the
+	// variants after, unless one undoes it).
+	SQL string
 }
 
 // Name is how the variant is printed: "1+1", or "1+1 KEY=VALUE… BIN=…".
@@ -80,6 +84,9 @@ func (v VariantSpec) Name() string {
 	name := strings.TrimSpace(fmt.Sprintf("%d+%d %s", v.N, v.N, strings.Join(v.Env, " ")))
 	if v.Bin != "" {
 		name += " BIN=" + filepath.Base(filepath.Dir(v.Bin)) + "/" + filepath.Base(v.Bin)
+	}
+	if v.SQL != "" {
+		name += " SQL=" + filepath.Base(v.SQL)
 	}
 	return name
 }
@@ -283,6 +290,15 @@ func (e *env) startProcesses(ctx context.Context, spec VariantSpec) (*processes,
 func (e *env) variant(ctx context.Context, spec VariantSpec, first, last bool) (Variant, error) {
 	v := Variant{Name: spec.Name(), PeakRSS: map[string]float64{}}
 	n := spec.N
+	if spec.SQL != "" {
+		script, err := os.ReadFile(spec.SQL)
+		if err != nil {
+			return v, err
+		}
+		if _, err := e.db.conn.Exec(ctx, string(script)); err != nil {
+			return v, fmt.Errorf("variant %s: %s: %w", v.Name, spec.SQL, err)
+		}
+	}
 	logf(e.cfg, "variant %s: starting processes", v.Name)
 	ps, err := e.startProcesses(ctx, spec)
 	defer ps.stop()

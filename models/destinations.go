@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -186,14 +187,24 @@ func (s *Store) DeleteDestination(ctx context.Context, appID, id string) error {
 	if !validUUID(id) {
 		return errNotFound("destination")
 	}
-	res := s.db.WithContext(ctx).Where("application_id = ? AND id = ?", appID, id).Delete(&Destination{})
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 0 {
-		return errNotFound("destination")
-	}
-	return nil
+	// No foreign key cascades from a destination on PostgreSQL (migration 00017): its
+	// delivery log and deliveries go in the same transaction.
+	return s.transaction(ctx, func(tx *txn) error {
+		res := tx.Where("application_id = ? AND id = ?", appID, id).Delete(&Destination{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return errNotFound("destination")
+		}
+		if err := tx.Where("destination_id = ?", id).Delete(&DeliveryAttempt{}).Error; err != nil {
+			return fmt.Errorf("delete the destination's delivery log: %w", err)
+		}
+		if err := tx.Where("destination_id = ?", id).Delete(&Delivery{}).Error; err != nil {
+			return fmt.Errorf("delete the destination's deliveries: %w", err)
+		}
+		return nil
+	})
 }
 
 // RotateSecret gives a destination a new secret; the old one keeps signing deliveries

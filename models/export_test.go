@@ -82,3 +82,10 @@ func (s *Store) HoldForTest(ctx context.Context, query string, args ...any) (fun
 	var once sync.Once
 	return func() { once.Do(func() { close(release) }); <-done }, nil
 }
+
+// CountForTest counts the rows of table that match where.
+func (s *Store) CountForTest(ctx context.Context, table, where string, args ...any) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Table(table).Where(where, args...).Count(&n).Error
+	return n, err
+}

@@ -271,3 +271,38 @@ func TestListEventsSinceAnyTimeZone(t *testing.T) {
 		})
 	}
 }
+
+// Deleting a destination deletes its deliveries and their log, and leaves the other
+// destination's alone (PostgreSQL has no cascading key from a destination: 00017).
+func TestDeletingADestinationDeletesItsDeliveriesAndLog(t *testing.T) {
+	t.Parallel()
+	for _, engine := range testkit.Engines() {
+		t.Run(engine.Name, func(t *testing.T) {
+			t.Parallel()
+			f := newDeliveryFixture(t, engine)
+			ctx := context.Background()
+			job := f.job(t, "gone")
+			_, err := f.store.RecordAttempt(ctx, job, models.AttemptResult{Outcome: webhooks.Retry, Status: 503,
+				Error: "HTTP 503", RequestURL: job.Destination.URL}, policy)
+			require.NoError(t, err)
+			deliveries, err := f.store.Deliveries(ctx, job.Event.ID)
+			require.NoError(t, err)
+			require.Len(t, deliveries, 2, "both destinations take the event")
+			logged, err := f.store.CountForTest(ctx, "delivery_attempts", "destination_id = ?", f.failing.ID)
+			require.NoError(t, err)
+			require.EqualValues(t, 1, logged)
+
+			require.NoError(t, f.store.DeleteDestination(ctx, f.app.ID, f.failing.ID))
+			_, err = f.store.GetDelivery(ctx, job.Delivery.ID)
+			require.Error(t, err, "the deleted destination's delivery is gone")
+			left, err := f.store.Deliveries(ctx, job.Event.ID)
+			require.NoError(t, err)
+			require.Len(t, left, 1)
+			require.Equal(t, f.other.ID, left[0].DestinationID, "the other destination's delivery stays")
+			logged, err = f.store.CountForTest(ctx, "delivery_attempts", "destination_id = ?", f.failing.ID)
+			require.NoError(t, err)
+			require.Zero(t, logged, "its delivery log is gone")
+			require.ErrorIs(t, f.store.DeleteDestination(ctx, f.app.ID, f.failing.ID), models.ErrNotFound)
+		})
+	}
+}

@@ -53,7 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Timeout, "timeout", 90*time.Second, "wait at most this long for a phase's webhooks")
 	variants := fs.String("variants", "1,2", "process counts to run, comma-separated: 1 is one ingest + one work process; "+
 		"1:BIN=PATH runs that variant's processes from another standing binary (a build of an earlier commit: A/B of code in one run); "+
-		"1:KEY=VALUE:KEY=VALUE adds environment to that variant's processes (A/B in one run)")
+		"1:KEY=VALUE:KEY=VALUE adds environment to that variant's processes (A/B in one run); "+
+		"1:SQL=FILE runs FILE on Standing's database before the variant starts (A/B of schema changes)")
 	subscribe := fs.String("subscribe", "*", "the destination's subscribed events, comma-separated")
 	fs.BoolVar(&cfg.Signed, "signed", false, "sign session events with the ingest secret instead of the API key")
 	var envs listFlag
@@ -88,6 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("-variants: %q is not KEY=VALUE", kv)
 			case key == "BIN":
 				spec.Bin = value
+			case key == "SQL":
+				spec.SQL = value
 			default:
 				spec.Env = append(spec.Env, kv)
 			}
