@@ -47,7 +47,8 @@ type Config struct {
 	// phase (STANDING_PPROF=1 is set for them).
 	ProfileDir string
 	// StatementsFile, when set, receives pg_stat_statements' busiest statements of the
-	// Standing runs (before pgbench).
+	// Standing runs (before pgbench); with several variants, FILE.1, FILE.2, … each hold
+	// one variant's.
 	StatementsFile string
 	// Backlog is how many session events the backlog phase queues with no work process
 	// running (last variant only, since it leaves webhooks undelivered; 0 skips the
@@ -179,17 +180,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer e.db.conn.Close(context.Background())
 
 	for i, spec := range cfg.Variants {
+		if cfg.StatementsFile != "" && len(cfg.Variants) > 1 {
+			if _, err := e.db.conn.Exec(ctx, "SELECT pg_stat_statements_reset()"); err != nil {
+				return res, fmt.Errorf("reset pg_stat_statements: %w", err)
+			}
+		}
 		v, err := e.variant(ctx, spec, i == 0, i == len(cfg.Variants)-1)
 		if err != nil {
 			return res, fmt.Errorf("variant %s: %w", spec.Name(), err)
 		}
 		res.Variants = append(res.Variants, v)
-	}
-	if cfg.StatementsFile != "" {
-		if err := e.writeStatements(ctx, cfg.StatementsFile); err != nil {
-			return res, err
+		if cfg.StatementsFile != "" {
+			path := cfg.StatementsFile
+			if len(cfg.Variants) > 1 {
+				path = fmt.Sprintf("%s.%d", path, i+1) // one file per variant, in order
+			}
+			if err := e.writeStatements(ctx, path); err != nil {
+				return res, err
+			}
+			logf(cfg, "statement statistics of variant %s in %s", v.Name, path)
 		}
-		logf(cfg, "statement statistics in %s", cfg.StatementsFile)
 	}
 	logf(cfg, "running pgbench (%d clients, %d s)", cfg.Clients, cfg.PgbenchSeconds)
 	if res.PgbenchTPS, err = e.pgbench(ctx); err != nil {

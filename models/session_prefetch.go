@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
 
@@ -101,7 +102,8 @@ func (s *Store) prefetchBatch(tx *txn, queued []*queuedSession) (*batchReads, er
 // locked, names every live one of pairs (a live one not locked is held by another
 // transaction; one not named does not exist).
 func lockLiveEntities(tx *txn, appID string, pairs [][]any) ([]*Entity, map[entityKey]bool, error) {
-	q := tx.Model(&Entity{}).Where("application_id = ? AND deleted_at IS NULL AND (kind, vendor_data) IN ?", appID, pairs)
+	named, args := pairsCondition("kind", "vendor_data", pairs)
+	q := tx.Model(&Entity{}).Where("application_id = ? AND deleted_at IS NULL", appID).Where(named, args...)
 	var found []*Entity
 	if err := skipLocked(q.Session(&gorm.Session{})).Find(&found).Error; err != nil {
 		return nil, nil, fmt.Errorf("lock entities: %w", err)
@@ -144,8 +146,9 @@ func (r *batchReads) readSessions(tx *txn, queued []*queuedSession, entityIDs []
 func (r *batchReads) readAllowlisted(tx *txn, keys map[string][][]any) error {
 	for appID, pairs := range keys {
 		var on []struct{ EntryType, Value string }
+		named, args := pairsCondition("entry_type", "value", pairs)
 		err := tx.Model(&ListEntry{}).Select("entry_type, value").
-			Where("application_id = ? AND list_type = ? AND (entry_type, value) IN ?", appID, rules.ListAllowlist, pairs).
+			Where("application_id = ? AND list_type = ?", appID, rules.ListAllowlist).Where(named, args...).
 			Scan(&on).Error
 		if err != nil {
 			return fmt.Errorf("look up the batch's allowlists: %w", err)
@@ -211,4 +214,30 @@ func (r *batchReads) allowlistRead(appID, kind, vendorData string, on bool) {
 		ref := entityRef{appID, entityKey{kind, vendorData}}
 		r.allowKnown[ref], r.allowlisted[ref] = true, on
 	}
+}
+
+// pairsCondition is the condition that (first, second) is one of pairs ((first value,
+// second value) each), written as one "second IN (…)" per first value: PostgreSQL plans
+// a row-value IN list as one OR branch and one index scan per pair (over a millisecond
+// of planning for 64 pairs, and a sequential scan on a small table), a scalar IN list as
+// one index scan.
+func pairsCondition(first, second string, pairs [][]any) (string, []any) {
+	if len(pairs) == 0 {
+		return "1 = 0", nil
+	}
+	var firsts []any
+	seconds := map[any][]any{}
+	for _, p := range pairs {
+		if _, ok := seconds[p[0]]; !ok {
+			firsts = append(firsts, p[0])
+		}
+		seconds[p[0]] = append(seconds[p[0]], p[1])
+	}
+	branches := make([]string, len(firsts))
+	args := make([]any, 0, 2*len(firsts))
+	for i, f := range firsts {
+		branches[i] = "(" + first + " = ? AND " + second + " IN ?)"
+		args = append(args, f, seconds[f])
+	}
+	return "(" + strings.Join(branches, " OR ") + ")", args
 }

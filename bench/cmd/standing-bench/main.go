@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.PgbenchSeconds, "pgbench-seconds", 20, "pgbench run length")
 	fs.IntVar(&cfg.PgbenchScale, "pgbench-scale", 16, "pgbench scale factor")
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU profiles of every process during the first max phase here")
-	fs.StringVar(&cfg.StatementsFile, "statements", "", "write pg_stat_statements' busiest statements here")
+	fs.StringVar(&cfg.StatementsFile, "statements", "", "write pg_stat_statements' busiest statements here (FILE.1, FILE.2, … per variant when there are several)")
 	fs.IntVar(&cfg.Backlog, "backlog", 100000, "session events queued with no work process running, then drained (last variant; 0 skips)")
 	fs.StringVar(&cfg.LatencyFile, "latencies", "", "write every item's latency here, one line each: variant/phase, sent at (ms into the phase), latency (ms), key, sent at (Unix ms)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary directory (logs, database)")
