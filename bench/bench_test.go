@@ -75,4 +75,7 @@ func TestCPUMeterCountsAProcessTree(t *testing.T) {
 	got := m.perItem(10)
 	require.InDelta(t, got["shell"]+got["self"], got["total"], 1e-9)
 	require.Equal(t, "self 0.00, shell 1.00, total 1.00", formatCPU(map[string]float64{"self": 0, "shell": 1, "total": 1}))
+	require.Equal(t, " (4.0× the load generator's; PostgreSQL 2.0×)",
+		relativeCPU(map[string]float64{"bench": 0.5, "postgres": 1, "work": 1, "total": 2.5}))
+	require.Empty(t, relativeCPU(map[string]float64{"total": 1}))
 }

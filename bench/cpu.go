@@ -146,3 +146,16 @@ func (p *postgres) postmasterPID() int {
 	pid, _ := strconv.Atoi(strings.TrimSpace(line))
 	return pid
 }
+
+// relativeCPU prints the Standing processes' and servers' CPU per item as a multiple of
+// the load generator's. The load generator does the same work per item in every
+// variant, so its CPU per item moves only with the machine's speed, which on a shared
+// machine changes from minute to minute: the multiple compares variants of one run
+// better than the milliseconds do.
+func relativeCPU(ms map[string]float64) string {
+	gen := ms["bench"]
+	if gen <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%.1f× the load generator's; PostgreSQL %.1f×)", (ms["total"]-gen)/gen, ms["postgres"]/gen)
+}

@@ -111,7 +111,7 @@ func (r *Result) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "peak RSS %s: %s\n", v.Name, strings.Join(parts, ", "))
 		if len(v.MaxCPUMs) > 0 {
-			fmt.Fprintf(w, "CPU ms per item, max phase, %s: %s\n", v.Name, formatCPU(v.MaxCPUMs))
+			fmt.Fprintf(w, "CPU ms per item, max phase, %s: %s%s\n", v.Name, formatCPU(v.MaxCPUMs), relativeCPU(v.MaxCPUMs))
 		}
 		if b := v.Backlog; b != nil {
 			fmt.Fprintf(w, "backlog %s: %d of %d session events accepted at %.0f/s with no work process (ingest RSS %.0f → %.0f MiB); drained at %.0f/s by a fresh work process, peak RSS %.0f MiB (target < %.0f: %s)\n",
