@@ -166,13 +166,25 @@ func completeJobs(db *gorm.DB, jobs map[string]*DeliveryJob, eventIDs, destIDs [
 	for i := range dests {
 		destByID[dests[i].ID] = &dests[i]
 	}
+	var orphaned []string
 	for id, job := range jobs {
 		ev, dest := eventByID[job.Delivery.EventID], destByID[job.Delivery.DestinationID]
+		if dest == nil {
+			// Its destination was deleted, after (or while) the batch that made it read
+			// the destinations: no key cascades from a destination (migration 00017), so
+			// it goes now, as DeleteDestination's own would have.
+			orphaned = append(orphaned, id)
+		}
 		if ev == nil || dest == nil {
 			delete(jobs, id) // deleted meanwhile (with its entity, or its destination)
 			continue
 		}
 		job.Event, job.Destination = *ev, *dest
+	}
+	if len(orphaned) > 0 {
+		if err := db.Where("id IN ?", orphaned).Delete(&Delivery{}).Error; err != nil {
+			return fmt.Errorf("delete deliveries of deleted destinations: %w", err)
+		}
 	}
 	return nil
 }

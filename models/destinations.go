@@ -188,7 +188,9 @@ func (s *Store) DeleteDestination(ctx context.Context, appID, id string) error {
 		return errNotFound("destination")
 	}
 	// No foreign key cascades from a destination on PostgreSQL (migration 00017): its
-	// delivery log and deliveries go in the same transaction.
+	// deliveries go in the same transaction (their log with them, by the key from a
+	// delivery). A delivery a batch commits after this one is removed when a job
+	// claims it and finds no destination (completeJobs).
 	return s.transaction(ctx, func(tx *txn) error {
 		res := tx.Where("application_id = ? AND id = ?", appID, id).Delete(&Destination{})
 		if res.Error != nil {
@@ -196,9 +198,6 @@ func (s *Store) DeleteDestination(ctx context.Context, appID, id string) error {
 		}
 		if res.RowsAffected == 0 {
 			return errNotFound("destination")
-		}
-		if err := tx.Where("destination_id = ?", id).Delete(&DeliveryAttempt{}).Error; err != nil {
-			return fmt.Errorf("delete the destination's delivery log: %w", err)
 		}
 		if err := tx.Where("destination_id = ?", id).Delete(&Delivery{}).Error; err != nil {
 			return fmt.Errorf("delete the destination's deliveries: %w", err)

@@ -306,3 +306,29 @@ func TestDeletingADestinationDeletesItsDeliveriesAndLog(t *testing.T) {
 		})
 	}
 }
+
+// A delivery that outlived its destination (a batch committed it after the destination
+// was deleted: PostgreSQL has no cascading key from a destination) is removed when a
+// job claims it, rather than offered by the relay forever.
+func TestAClaimRemovesADeliveryWhoseDestinationIsGone(t *testing.T) {
+	t.Parallel()
+	for _, engine := range testkit.Engines() {
+		t.Run(engine.Name, func(t *testing.T) {
+			t.Parallel()
+			f := newDeliveryFixture(t, engine)
+			ctx := context.Background()
+			id := f.pendingDelivery(t, "orphan")
+			_, err := f.store.ExecForTest(ctx, "DELETE FROM webhook_destinations WHERE id = ?", f.failing.ID)
+			require.NoError(t, err)
+
+			job, err := f.store.ClaimDelivery(ctx, id, time.Minute)
+			require.NoError(t, err)
+			require.Nil(t, job, "nothing to attempt")
+			_, err = f.store.GetDelivery(ctx, id)
+			require.ErrorIs(t, err, models.ErrNotFound, "the orphaned delivery is gone")
+			left, err := f.store.CountForTest(ctx, "deliveries", "destination_id = ?", f.other.ID)
+			require.NoError(t, err)
+			require.NotZero(t, left, "the other destination's deliveries stay")
+		})
+	}
+}

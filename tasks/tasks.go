@@ -165,11 +165,12 @@ type InboxPayload struct {
 const MaxInboxGroup = 64
 
 // Groups reports whether jobs of taskType may be group jobs: those whose handler applies
-// its items in batches and settles every item it names (session events, transactions,
-// status changes; not screenings, each a long job of its own).
+// its items in batches (session events, transactions). Not status changes, each applied
+// alone waiting for its entity (a list entry's effects are one commit of many, whose
+// waits would follow one another in one job), nor screenings, each a long job.
 func Groups(taskType string) bool {
 	switch taskType {
-	case TypeStatusApply, TypeSessionApply, TypeTransactionEvaluate:
+	case TypeSessionApply, TypeTransactionEvaluate:
 		return true
 	}
 	return false

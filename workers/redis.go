@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"time"
@@ -24,15 +25,16 @@ var ErrRedisStalled = errors.New("redis did not answer a call a moment ago; not 
 
 // QuickRedis returns a Redis client whose every call gives up after about
 // QuickTimeout (dial, read, write, waiting for a pooled connection) and that honours
-// its context's deadline. Once a call went unanswered, the calls of the next
-// QuickPause fail at once with ErrRedisStalled (a circuit breaker), so that one
-// request pays for finding Redis stalled, not every request. The request path (the
-// enqueue after commit, the rate limiter, /readyz) and the relay use it: a stalled
-// Redis (CLIENT PAUSE, a failover) slows an answer by at most a second instead of
-// stalling it, and the relay enqueues what was committed meanwhile.
+// its context's deadline. Once Redis left a call unanswered for half of QuickTimeout
+// (or refused the connection), the calls of the next QuickPause fail at once with
+// ErrRedisStalled (a circuit breaker), so that one request pays for finding Redis
+// stalled, not every request. The request path (the enqueue after commit, the rate
+// limiter, /readyz) and the relay use it: a stalled Redis (CLIENT PAUSE, a failover)
+// slows an answer by at most a second instead of stalling it, and the relay enqueues
+// what was committed meanwhile.
 func QuickRedis(opt asynq.RedisConnOpt) redis.UniversalClient {
 	client := quickClient(opt)
-	client.AddHook(&stallBreaker{pause: QuickPause})
+	client.AddHook(&stallBreaker{pause: QuickPause, patience: QuickTimeout / 2})
 	return client
 }
 
@@ -44,8 +46,8 @@ func quickClient(opt asynq.RedisConnOpt) redis.UniversalClient {
 			DB: o.DB, PoolSize: o.PoolSize, TLSConfig: o.TLSConfig,
 			DialTimeout: QuickTimeout, ReadTimeout: QuickTimeout, WriteTimeout: QuickTimeout,
 			PoolTimeout: QuickTimeout, ContextTimeoutEnabled: true,
-			// One dial attempt: a retry would double the wait.
-			MaxRetries: -1,
+			// One attempt at a command and at a dial: a retry would multiply the wait.
+			MaxRetries: -1, DialerRetries: 1,
 		})
 	case asynq.RedisFailoverClientOpt:
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = QuickTimeout, QuickTimeout, QuickTimeout
@@ -57,31 +59,51 @@ func quickClient(opt asynq.RedisConnOpt) redis.UniversalClient {
 	return opt.MakeRedisClient().(redis.UniversalClient)
 }
 
-// stallBreaker is a go-redis hook: after a call failed for want of an answer (a
-// timeout, a refused or broken connection), every call fails with ErrRedisStalled
-// until pause has passed; then calls go to Redis again, and the first that fails
-// opens it anew. An error Redis answered (redis.Nil, WRONGTYPE) is an answer, and a
-// call its caller cancelled says nothing about Redis: neither opens it.
+// stallBreaker is a go-redis hook: after a call Redis left unanswered for patience (a
+// timeout, a pool with no connection to give) or that failed without an answer (a
+// refused or broken connection), every call fails with ErrRedisStalled, naming what
+// opened it, until pause has passed; then calls go to Redis again, and the first that
+// fails so opens it anew. These do not open it: an error Redis answered (redis.Nil,
+// WRONGTYPE), a cancelled call, a call whose context was done before it started, and a
+// timeout sooner than patience (the caller's budget, not Redis, ran out).
 type stallBreaker struct {
-	pause time.Duration
+	pause, patience time.Duration
 	// openUntil (Unix nanoseconds) is when calls go to Redis again.
 	openUntil atomic.Int64
+	// cause is the error that opened the breaker last.
+	cause atomic.Pointer[string]
 }
 
-// closed reports ErrRedisStalled while the breaker is open.
+// closed reports ErrRedisStalled, with what opened it, while the breaker is open.
 func (b *stallBreaker) closed() error {
 	if time.Now().UnixNano() < b.openUntil.Load() {
+		if cause := b.cause.Load(); cause != nil {
+			return fmt.Errorf("%w (%s)", ErrRedisStalled, *cause)
+		}
 		return ErrRedisStalled
 	}
 	return nil
 }
 
-// observe opens the breaker if err says Redis did not answer, and returns err.
-func (b *stallBreaker) observe(err error) error {
-	if unanswered(err) {
-		b.openUntil.Store(time.Now().Add(b.pause).UnixNano())
+// observe opens the breaker if err, from a call that began at start, says Redis did
+// not answer: a timeout after patience at least (a shorter one is the caller's own
+// budget running out), or a failure without an answer (refused, reset); it returns err.
+func (b *stallBreaker) observe(start time.Time, err error) error {
+	if !unanswered(err) || (timedOut(err) && time.Since(start) < b.patience) {
+		return err
 	}
+	cause := err.Error()
+	b.cause.Store(&cause)
+	b.openUntil.Store(time.Now().Add(b.pause).UnixNano())
 	return err
+}
+
+// timedOut reports whether err is a timeout: a deadline, a network timeout, or no
+// pooled connection in time.
+func timedOut(err error) bool {
+	var nerr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, redis.ErrPoolTimeout) ||
+		(errors.As(err, &nerr) && nerr.Timeout())
 }
 
 // unanswered reports whether err means Redis gave no answer.
@@ -95,37 +117,38 @@ func unanswered(err error) bool {
 	return true
 }
 
-// DialHook implements redis.Hook.
-func (b *stallBreaker) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if err := b.closed(); err != nil {
-			return nil, err
-		}
-		conn, err := next(ctx, network, addr)
-		return conn, b.observe(err)
-	}
-}
+// DialHook implements redis.Hook: dials pass through (a failed dial fails its call,
+// which ProcessHook sees).
+func (b *stallBreaker) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 // ProcessHook implements redis.Hook.
 func (b *stallBreaker) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if err := ctx.Err(); err != nil {
+			return next(ctx, cmd) // go-redis reports the done context; not Redis's doing
+		}
 		if err := b.closed(); err != nil {
 			cmd.SetErr(err)
 			return err
 		}
-		return b.observe(next(ctx, cmd))
+		start := time.Now()
+		return b.observe(start, next(ctx, cmd))
 	}
 }
 
 // ProcessPipelineHook implements redis.Hook.
 func (b *stallBreaker) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if err := ctx.Err(); err != nil {
+			return next(ctx, cmds)
+		}
 		if err := b.closed(); err != nil {
 			for _, cmd := range cmds {
 				cmd.SetErr(err)
 			}
 			return err
 		}
-		return b.observe(next(ctx, cmds))
+		start := time.Now()
+		return b.observe(start, next(ctx, cmds))
 	}
 }

@@ -80,3 +80,39 @@ func TestQuickRedisKeepsAskingAfterAnsweredErrors(t *testing.T) {
 	require.True(t, errors.Is(client.Ping(cancelled).Err(), context.Canceled))
 	require.NoError(t, client.Ping(ctx).Err(), "none of those opened the breaker")
 }
+
+// A caller's own short deadline, or a context done before the call, says nothing about
+// Redis: neither opens the breaker.
+func TestQuickRedisCallersOwnDeadlineKeepsItAsking(t *testing.T) {
+	t.Parallel()
+	client := workers.QuickRedis(asynq.RedisClientOpt{Addr: stalledRedis(t)})
+	defer client.Close()
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	require.Error(t, client.Ping(short).Err()) // the deadline ends the read: an i/o timeout
+	require.Error(t, client.Ping(short).Err(), "a done context fails by itself")
+
+	start := time.Now()
+	err := client.Ping(context.Background()).Err()
+	require.Error(t, err)
+	require.NotErrorIs(t, err, workers.ErrRedisStalled, "the breaker stayed closed")
+	require.GreaterOrEqual(t, time.Since(start), workers.QuickTimeout/2, "Redis was asked")
+}
+
+// A refused connection opens the breaker at once, and the calls it fails say why.
+func TestQuickRedisRefusedConnectionOpensItWithItsCause(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	client := workers.QuickRedis(asynq.RedisClientOpt{Addr: addr})
+	defer client.Close()
+
+	first := client.Ping(context.Background()).Err()
+	require.ErrorContains(t, first, "refused")
+	require.NotErrorIs(t, first, workers.ErrRedisStalled)
+	second := client.Ping(context.Background()).Err()
+	require.ErrorIs(t, second, workers.ErrRedisStalled)
+	require.ErrorContains(t, second, "refused", "the stalled error names what opened the breaker")
+}

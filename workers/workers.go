@@ -73,6 +73,9 @@ func inboxHandler[O ~string](h *Handlers, what string, apply func(context.Contex
 		outcome := groupOutcome{}
 		outcome.add(first)
 		for _, id := range rest {
+			if err := ctx.Err(); err != nil {
+				return err // the job's lease or the process ended: the job runs again
+			}
 			err := applyInboxItem(ctx, h, t.Type(), what, id, apply)
 			if models.IsUnavailable(err) {
 				return err
@@ -127,7 +130,9 @@ func applyInboxItem[O ~string](ctx context.Context, h *Handlers, taskType, what,
 		return err // runs again shortly; no failure of the item's
 	}
 	if err != nil {
-		h.recordFailure(id, err)
+		if ctx.Err() == nil { // a job cut short did not fail its item
+			h.recordFailure(id, err)
+		}
 		return fmt.Errorf("%s %s: %w", what, id, err)
 	}
 	h.Log.Debug("job done", "type", taskType, "job_id", id, "outcome", string(outcome))

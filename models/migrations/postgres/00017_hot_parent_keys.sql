@@ -21,13 +21,15 @@ ALTER TABLE status_changes DROP CONSTRAINT status_changes_application_id_fkey;
 ALTER TABLE entities DROP CONSTRAINT entities_application_id_fkey;
 
 -- +goose Down
-ALTER TABLE inbox ADD CONSTRAINT inbox_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE;
-ALTER TABLE outbox_events ADD CONSTRAINT outbox_events_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE;
-ALTER TABLE deliveries ADD CONSTRAINT deliveries_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE;
-ALTER TABLE deliveries ADD CONSTRAINT deliveries_destination_id_fkey FOREIGN KEY (destination_id) REFERENCES webhook_destinations (id) ON DELETE CASCADE;
-ALTER TABLE delivery_attempts ADD CONSTRAINT delivery_attempts_destination_id_fkey FOREIGN KEY (destination_id) REFERENCES webhook_destinations (id) ON DELETE CASCADE;
-ALTER TABLE activities ADD CONSTRAINT activities_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE;
-ALTER TABLE sessions ADD CONSTRAINT sessions_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE;
-ALTER TABLE transactions ADD CONSTRAINT transactions_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE;
-ALTER TABLE status_changes ADD CONSTRAINT status_changes_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE;
-ALTER TABLE entities ADD CONSTRAINT entities_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE;
+-- NOT VALID: rows written meanwhile may name a deleted destination; VALIDATE CONSTRAINT
+-- after removing them.
+ALTER TABLE inbox ADD CONSTRAINT inbox_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE NOT VALID;
+ALTER TABLE outbox_events ADD CONSTRAINT outbox_events_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE NOT VALID;
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE NOT VALID;
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_destination_id_fkey FOREIGN KEY (destination_id) REFERENCES webhook_destinations (id) ON DELETE CASCADE NOT VALID;
+ALTER TABLE delivery_attempts ADD CONSTRAINT delivery_attempts_destination_id_fkey FOREIGN KEY (destination_id) REFERENCES webhook_destinations (id) ON DELETE CASCADE NOT VALID;
+ALTER TABLE activities ADD CONSTRAINT activities_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE NOT VALID;
+ALTER TABLE sessions ADD CONSTRAINT sessions_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE NOT VALID;
+ALTER TABLE transactions ADD CONSTRAINT transactions_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE NOT VALID;
+ALTER TABLE status_changes ADD CONSTRAINT status_changes_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE NOT VALID;
+ALTER TABLE entities ADD CONSTRAINT entities_application_id_fkey FOREIGN KEY (application_id) REFERENCES applications (id) ON DELETE CASCADE NOT VALID;
