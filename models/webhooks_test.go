@@ -275,60 +275,50 @@ func TestListEventsSinceAnyTimeZone(t *testing.T) {
 // Deleting a destination deletes its deliveries and their log, and leaves the other
 // destination's alone (PostgreSQL has no cascading key from a destination: 00017).
 func TestDeletingADestinationDeletesItsDeliveriesAndLog(t *testing.T) {
-	t.Parallel()
-	for _, engine := range testkit.Engines() {
-		t.Run(engine.Name, func(t *testing.T) {
-			t.Parallel()
-			f := newDeliveryFixture(t, engine)
-			ctx := context.Background()
-			job := f.job(t, "gone")
-			_, err := f.store.RecordAttempt(ctx, job, models.AttemptResult{Outcome: webhooks.Retry, Status: 503,
-				Error: "HTTP 503", RequestURL: job.Destination.URL}, policy)
-			require.NoError(t, err)
-			deliveries, err := f.store.Deliveries(ctx, job.Event.ID)
-			require.NoError(t, err)
-			require.Len(t, deliveries, 2, "both destinations take the event")
-			logged, err := f.store.CountForTest(ctx, "delivery_attempts", "destination_id = ?", f.failing.ID)
-			require.NoError(t, err)
-			require.EqualValues(t, 1, logged)
+	testkit.ForEachEngine(t, newDeliveryFixture, func(t *testing.T, f deliveryFixture) {
+		ctx := context.Background()
+		job := f.job(t, "gone")
+		_, err := f.store.RecordAttempt(ctx, job, models.AttemptResult{Outcome: webhooks.Retry, Status: 503,
+			Error: "HTTP 503", RequestURL: job.Destination.URL}, policy)
+		require.NoError(t, err)
+		deliveries, err := f.store.Deliveries(ctx, job.Event.ID)
+		require.NoError(t, err)
+		require.Len(t, deliveries, 2, "both destinations take the event")
+		logged, err := f.store.CountForTest(ctx, "delivery_attempts", "destination_id = ?", f.failing.ID)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, logged)
 
-			require.NoError(t, f.store.DeleteDestination(ctx, f.app.ID, f.failing.ID))
-			_, err = f.store.GetDelivery(ctx, job.Delivery.ID)
-			require.Error(t, err, "the deleted destination's delivery is gone")
-			left, err := f.store.Deliveries(ctx, job.Event.ID)
-			require.NoError(t, err)
-			require.Len(t, left, 1)
-			require.Equal(t, f.other.ID, left[0].DestinationID, "the other destination's delivery stays")
-			logged, err = f.store.CountForTest(ctx, "delivery_attempts", "destination_id = ?", f.failing.ID)
-			require.NoError(t, err)
-			require.Zero(t, logged, "its delivery log is gone")
-			require.ErrorIs(t, f.store.DeleteDestination(ctx, f.app.ID, f.failing.ID), models.ErrNotFound)
-		})
-	}
+		require.NoError(t, f.store.DeleteDestination(ctx, f.app.ID, f.failing.ID))
+		_, err = f.store.GetDelivery(ctx, job.Delivery.ID)
+		require.Error(t, err, "the deleted destination's delivery is gone")
+		left, err := f.store.Deliveries(ctx, job.Event.ID)
+		require.NoError(t, err)
+		require.Len(t, left, 1)
+		require.Equal(t, f.other.ID, left[0].DestinationID, "the other destination's delivery stays")
+		logged, err = f.store.CountForTest(ctx, "delivery_attempts", "destination_id = ?", f.failing.ID)
+		require.NoError(t, err)
+		require.Zero(t, logged, "its delivery log is gone")
+		require.ErrorIs(t, f.store.DeleteDestination(ctx, f.app.ID, f.failing.ID), models.ErrNotFound)
+	})
 }
 
 // A delivery that outlived its destination (a batch committed it after the destination
 // was deleted: PostgreSQL has no cascading key from a destination) is removed when a
 // job claims it, rather than offered by the relay forever.
 func TestAClaimRemovesADeliveryWhoseDestinationIsGone(t *testing.T) {
-	t.Parallel()
-	for _, engine := range testkit.Engines() {
-		t.Run(engine.Name, func(t *testing.T) {
-			t.Parallel()
-			f := newDeliveryFixture(t, engine)
-			ctx := context.Background()
-			id := f.pendingDelivery(t, "orphan")
-			_, err := f.store.ExecForTest(ctx, "DELETE FROM webhook_destinations WHERE id = ?", f.failing.ID)
-			require.NoError(t, err)
+	testkit.ForEachEngine(t, newDeliveryFixture, func(t *testing.T, f deliveryFixture) {
+		ctx := context.Background()
+		id := f.pendingDelivery(t, "orphan")
+		_, err := f.store.ExecForTest(ctx, "DELETE FROM webhook_destinations WHERE id = ?", f.failing.ID)
+		require.NoError(t, err)
 
-			job, err := f.store.ClaimDelivery(ctx, id, time.Minute)
-			require.NoError(t, err)
-			require.Nil(t, job, "nothing to attempt")
-			_, err = f.store.GetDelivery(ctx, id)
-			require.ErrorIs(t, err, models.ErrNotFound, "the orphaned delivery is gone")
-			left, err := f.store.CountForTest(ctx, "deliveries", "destination_id = ?", f.other.ID)
-			require.NoError(t, err)
-			require.NotZero(t, left, "the other destination's deliveries stay")
-		})
-	}
+		job, err := f.store.ClaimDelivery(ctx, id, time.Minute)
+		require.NoError(t, err)
+		require.Nil(t, job, "nothing to attempt")
+		_, err = f.store.GetDelivery(ctx, id)
+		require.ErrorIs(t, err, models.ErrNotFound, "the orphaned delivery is gone")
+		left, err := f.store.CountForTest(ctx, "deliveries", "destination_id = ?", f.other.ID)
+		require.NoError(t, err)
+		require.NotZero(t, left, "the other destination's deliveries stay")
+	})
 }
