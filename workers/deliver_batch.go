@@ -61,10 +61,10 @@ func (e DeliveryEnqueuer) EnqueueBatched(ctx context.Context, refs []models.Deli
 			chunk := ids[start:min(start+maxDeliveryBatch, len(ids))]
 			task := tasks.NewDeliveryBatchTask(e.Queues, dest, chunk, BatchTimeout(e.Timeout))
 			if _, err := e.Queue.EnqueueContext(ctx, task); err != nil {
-				// The deliveries are in the database; the relay enqueues them later, one by one.
+				// The deliveries are in the database; the relay enqueues them later, one by
+				// one. The other batches are still tried (a stalled Redis fails them at once).
 				e.Log.Warn("enqueue delivery batch failed; the relay will enqueue its deliveries later",
 					"destination_id", dest, "deliveries", len(chunk), "error", err)
-				return
 			}
 		}
 	}

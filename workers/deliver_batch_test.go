@@ -3,6 +3,7 @@ package workers_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/netip"
@@ -179,4 +180,37 @@ func TestFirstAttemptsToOneDestinationAreEnqueuedAsOneBatch(t *testing.T) {
 	retry, err := b.inspector.GetTaskInfo(b.queues.WebhookRetries(), ids[3])
 	require.NoError(t, err, "a retry keeps its own job, at its own time")
 	require.Equal(t, asynq.TaskStateScheduled, retry.State)
+}
+
+// failFirst fails its first enqueue, as a Redis hiccup would, and passes the rest on.
+type failFirst struct {
+	next   workers.Enqueuer
+	failed bool
+}
+
+func (f *failFirst) EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
+	if !f.failed {
+		f.failed = true
+		return nil, errors.New("a hiccup")
+	}
+	return f.next.EnqueueContext(ctx, task, opts...)
+}
+
+// One batch that fails to enqueue leaves its deliveries to the relay, not the others'.
+func TestAFailedBatchEnqueueLeavesTheOthers(t *testing.T) {
+	t.Parallel()
+	b := setupDelivery(t)
+	e := b.enqueuer
+	e.Queue = &failFirst{next: b.enqueuer.Queue}
+	destA, destB := uuid.NewString(), uuid.NewString()
+	e.EnqueueBatched(context.Background(), []models.DeliveryRef{
+		{ID: uuid.NewString(), DestinationID: destA}, {ID: uuid.NewString(), DestinationID: destA},
+		{ID: uuid.NewString(), DestinationID: destB}, {ID: uuid.NewString(), DestinationID: destB},
+	})
+	pending, err := b.inspector.ListPendingTasks(b.queues.Webhooks())
+	require.NoError(t, err)
+	require.Len(t, pending, 1, "destination B's batch is enqueued though A's failed")
+	var batch tasks.DeliveryBatchPayload
+	require.NoError(t, json.Unmarshal(pending[0].Payload, &batch))
+	require.Equal(t, destB, batch.DestinationID)
 }
