@@ -114,12 +114,28 @@ func startPostgres(ctx context.Context, bin, dir string, port int) (*postgres, e
 	// recommends the same setting for production.
 	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c max_connections=300 "+
 		"-c shared_preload_libraries=pg_stat_statements -c autovacuum_naptime=5s", port, p.dir)
-	out, err = p.pgCommand(ctx, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "-l", filepath.Join(p.dir, "log"),
-		"-o", opts, "-w", "-t", "60", "start").CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("pg_ctl start: %w: %s", err, out)
+	start := func() ([]byte, error) {
+		return p.pgCommand(ctx, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "-l", filepath.Join(p.dir, "log"),
+			"-o", opts, "-w", "-t", "60", "start").CombinedOutput()
+	}
+	if out, err = start(); err != nil {
+		// Seen once on a busy machine, and gone on the next try: try once more, then say
+		// what the server logged (the directory is removed when the run ends).
+		time.Sleep(2 * time.Second)
+		if out, err = start(); err != nil {
+			return nil, fmt.Errorf("pg_ctl start: %w: %s; server log: %s", err, out, tail(filepath.Join(p.dir, "log"), 2000))
+		}
 	}
 	return p, nil
+}
+
+// tail returns the last n bytes of the file at path, or why it could not be read.
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	return string(data[max(0, len(data)-n):])
 }
 
 // url is the connection URL of database db.
