@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -106,6 +107,8 @@ type windowLimiter struct {
 	log    *slog.Logger
 	// downUntil (Unix nanoseconds) is when Redis is asked again after a failure.
 	downUntil atomic.Int64
+	// leases holds each key's *lease.
+	leases sync.Map
 }
 
 // counterTimeout bounds one rate limit call to Redis; counterPause is how long the
@@ -115,21 +118,34 @@ const (
 	counterPause   = 5 * time.Second
 )
 
-// windowScript counts one request in KEYS[1] (the current window, expiring after
-// ARGV[1] seconds) unless the sliding estimate, with KEYS[2] (the previous window)
-// weighted by ARGV[3], would pass the limit ARGV[2]; it returns {allowed (1 or 0), the
-// estimate with this request if allowed, without it if not}.
+// windowScript grants up to ARGV[4] requests of KEYS[1] (the current window, expiring
+// after ARGV[1] seconds): as many as the sliding estimate, with KEYS[2] (the previous
+// window) weighted by ARGV[3], leaves below the limit ARGV[2]. It counts what it grants
+// and returns {granted, the estimate with them}; granted 0 means the limit is reached.
 var windowScript = redis.NewScript(`
-local curr = redis.call('INCR', KEYS[1])
-if curr == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 local prev = tonumber(redis.call('GET', KEYS[2]) or '0')
+local curr = tonumber(redis.call('GET', KEYS[1]) or '0')
 local rate = math.floor(prev * tonumber(ARGV[3]) + 0.5) + curr
-if rate > tonumber(ARGV[2]) then
-  redis.call('DECR', KEYS[1])
-  return {0, rate - 1}
-end
-return {1, rate}
+local grant = math.min(tonumber(ARGV[4]), tonumber(ARGV[2]) - rate)
+if grant <= 0 then return {0, rate} end
+if redis.call('INCRBY', KEYS[1], grant) == grant then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {grant, rate + grant}
 `)
+
+// leaseShare is the share of a limit one process takes from Redis at a time for a key
+// (a lease of requests it then admits without a round trip); limits below
+// 2/leaseShare are decided request by request, exactly across processes.
+const leaseShare = 0.01
+
+// lease is the requests of one key a process took from Redis for one window and has
+// not admitted yet.
+type lease struct {
+	mu     sync.Mutex
+	window time.Time
+	left   int
+	// used is the estimate when the lease was taken, less the requests still left.
+	used int
+}
 
 // limitDecision is what the limiter decided of one request.
 type limitDecision struct {
@@ -138,10 +154,25 @@ type limitDecision struct {
 	reset     time.Time // when the current window ends
 }
 
-// take counts one request of key at now and decides it.
+// take counts one request of key at now and decides it. With a limit of 2/leaseShare
+// or more, a process takes requests from Redis in leases of limit × leaseShare and admits
+// from its lease without a round trip: the window never admits more than the limit
+// across processes, and a process's unused lease (at most a hundredth of the limit)
+// counts as used until the window ends. Smaller limits ask Redis for every request.
 func (l *windowLimiter) take(key string, now time.Time) limitDecision {
 	current := now.Truncate(l.window)
 	d := limitDecision{allowed: true, remaining: l.limit - 1, reset: current.Add(l.window)}
+	chunk := max(1, int(float64(l.limit)*leaseShare))
+	entry, _ := l.leases.LoadOrStore(key, &lease{})
+	ls := entry.(*lease)
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.window.Equal(current) && ls.left > 0 {
+		ls.left--
+		ls.used++
+		d.remaining = max(0, l.limit-ls.used)
+		return d
+	}
 	if time.Now().UnixNano() < l.downUntil.Load() {
 		return d
 	}
@@ -150,7 +181,7 @@ func (l *windowLimiter) take(key string, now time.Time) limitDecision {
 	weight := float64(l.window-now.Sub(current)) / float64(l.window)
 	keys := []string{l.key(key, current), l.key(key, current.Add(-l.window))}
 	res, err := windowScript.Run(ctx, l.client, keys, int(2*l.window.Seconds()), l.limit,
-		strconv.FormatFloat(weight, 'f', 6, 64)).Int64Slice()
+		strconv.FormatFloat(weight, 'f', 6, 64), chunk).Int64Slice()
 	if err != nil || len(res) != 2 {
 		if err == nil {
 			err = fmt.Errorf("the rate limit script answered %v", res)
@@ -158,8 +189,13 @@ func (l *windowLimiter) take(key string, now time.Time) limitDecision {
 		l.failed(err)
 		return d
 	}
-	d.allowed = res[0] == 1
-	d.remaining = max(0, l.limit-int(res[1]))
+	granted, rate := int(res[0]), int(res[1])
+	if granted == 0 {
+		d.allowed, d.remaining = false, max(0, l.limit-rate)
+		return d
+	}
+	ls.window, ls.left, ls.used = current, granted-1, rate-granted+1
+	d.remaining = max(0, l.limit-ls.used)
 	return d
 }
 

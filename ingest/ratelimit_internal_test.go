@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"testing"
@@ -50,4 +51,47 @@ func TestWindowLimiterSlides(t *testing.T) {
 	for range 3 {
 		require.True(t, down.take("k", start).allowed, "fails open")
 	}
+}
+
+// A large limit is taken from Redis in leases of a hundredth: a process admits from its
+// lease without asking, and two processes together never admit more than the limit
+// (their unused leases, at most a hundredth each, count as used).
+func TestWindowLimiterLeasesLargeLimits(t *testing.T) {
+	t.Parallel()
+	rc := testkit.RedisOpt(t).MakeRedisClient().(redis.UniversalClient)
+	t.Cleanup(func() { _ = rc.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	prefix := testkit.RandomName("rll-") + ":"
+	a := &windowLimiter{client: rc, prefix: prefix, limit: 400, window: time.Minute, log: log}
+	b := &windowLimiter{client: rc, prefix: prefix, limit: 400, window: time.Minute, log: log}
+	start := time.Date(2026, 12, 3, 11, 0, 0, 0, time.UTC)
+	counted := func() int {
+		n, err := rc.Get(context.Background(), a.key("k", start)).Int()
+		require.NoError(t, err)
+		return n
+	}
+
+	for i := range 4 {
+		d := a.take("k", start)
+		require.True(t, d.allowed)
+		require.Equal(t, 400-1-i, d.remaining)
+	}
+	require.Equal(t, 4, counted(), "one lease of 4 served 4 requests")
+	require.True(t, b.take("k", start).allowed)
+	require.Equal(t, 8, counted(), "the other process took a lease of its own")
+	require.Equal(t, 391, a.take("k", start).remaining, "a new lease counts the other's whole lease as used")
+
+	admitted := 6
+	for i := range 600 {
+		l := a
+		if i%3 == 0 {
+			l = b
+		}
+		if l.take("k", start.Add(time.Second)).allowed {
+			admitted++
+		}
+	}
+	require.LessOrEqual(t, admitted, 400, "never more than the limit")
+	require.GreaterOrEqual(t, admitted, 400-2*4, "less only by the unused leases")
+	require.Equal(t, 400, counted())
 }
