@@ -16,7 +16,7 @@ services:
 run:
 	$(GO) run ./cmd/standing dev
 
-## bench: the throughput benchmark (own PostgreSQL on 55532 and Redis on 56479, pgbench
+## bench: the throughput benchmark (own PostgreSQL on 25532 and Redis on 26479, pgbench
 ## beside it); BENCH_FLAGS passes flags, e.g. BENCH_FLAGS='-variants 1 -json before.json'
 bench:
 	$(GO) run ./bench/cmd/standing-bench $(BENCH_FLAGS)
@@ -28,6 +28,6 @@ microbench:
 vet:
 	$(GO) vet ./...
 
-## faults: the fault suite (own PostgreSQL on 55432 and Redis on 56379; about 4 minutes)
+## faults: the fault suite (own PostgreSQL on 25432 and Redis on 26379; about 4 minutes)
 faults:
 	@bash faults/run.sh

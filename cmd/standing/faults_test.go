@@ -3,7 +3,7 @@
 package main
 
 // The fault suite (make faults): Standing's production processes on a PostgreSQL cluster
-// and a Redis of the suite's own (ports 55432 and 56379, in a temporary directory), under
+// and a Redis of the suite's own (ports 25432 and 26379, in a temporary directory), under
 // load, through one fault at a time. Per fault it prints the events acknowledged, lost
 // and applied twice in effect, the webhooks expected, received and duplicated, and the
 // time to converge after the fault ended; it fails on any loss or a convergence past the
@@ -30,8 +30,10 @@ import (
 )
 
 const (
-	faultPGPort    = 55432
-	faultRedisPort = 56379
+	// Below the kernel's ephemeral range (32768–60999 on Linux): a port in it may be
+	// taken by any outgoing connection's local end, and the server then cannot bind.
+	faultPGPort    = 25432
+	faultRedisPort = 26379
 	faultUsers     = 20
 	relayAfter     = 5 * time.Second
 	// eventTarget is the recovery target of SPEC section 9; webhookTarget adds the claim a

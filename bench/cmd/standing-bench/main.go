@@ -42,8 +42,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	cfg := bench.Config{Log: stderr}
 	fs.StringVar(&cfg.PGBin, "pg-bin", "/usr/lib/postgresql/15/bin", "directory of initdb, pg_ctl and pgbench")
-	fs.IntVar(&cfg.PGPort, "pg-port", 55532, "port of the benchmark's own PostgreSQL")
-	fs.IntVar(&cfg.RedisPort, "redis-port", 56479, "port of the benchmark's own Redis")
+	fs.IntVar(&cfg.PGPort, "pg-port", 25532, "port of the benchmark's own PostgreSQL")
+	fs.IntVar(&cfg.RedisPort, "redis-port", 26479, "port of the benchmark's own Redis")
 	fs.IntVar(&cfg.Entities, "entities", 200, "entities in the load")
 	fs.IntVar(&cfg.Events, "events", 15, "session events per entity")
 	fs.IntVar(&cfg.Transactions, "transactions", 3, "transactions per entity")
