@@ -163,15 +163,21 @@ func (l *windowLimiter) take(key string, now time.Time) limitDecision {
 	current := now.Truncate(l.window)
 	d := limitDecision{allowed: true, remaining: l.limit - 1, reset: current.Add(l.window)}
 	chunk := max(1, int(float64(l.limit)*leaseShare))
-	entry, _ := l.leases.LoadOrStore(key, &lease{})
-	ls := entry.(*lease)
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	if ls.window.Equal(current) && ls.left > 0 {
-		ls.left--
-		ls.used++
-		d.remaining = max(0, l.limit-ls.used)
-		return d
+	var ls *lease
+	if chunk > 1 {
+		// One lease per key: requests that find it empty wait for the one that asks
+		// Redis for the next, then admit from it. (A limit decided request by request
+		// needs no lease and no lock: the script decides atomically.)
+		entry, _ := l.leases.LoadOrStore(key, &lease{})
+		ls = entry.(*lease)
+		ls.mu.Lock()
+		defer ls.mu.Unlock()
+		if ls.window.Equal(current) && ls.left > 0 {
+			ls.left--
+			ls.used++
+			d.remaining = max(0, l.limit-ls.used)
+			return d
+		}
 	}
 	if time.Now().UnixNano() < l.downUntil.Load() {
 		return d
@@ -194,8 +200,11 @@ func (l *windowLimiter) take(key string, now time.Time) limitDecision {
 		d.allowed, d.remaining = false, max(0, l.limit-rate)
 		return d
 	}
-	ls.window, ls.left, ls.used = current, granted-1, rate-granted+1
-	d.remaining = max(0, l.limit-ls.used)
+	d.remaining = max(0, l.limit-rate)
+	if ls != nil {
+		ls.window, ls.left, ls.used = current, granted-1, rate-granted+1
+		d.remaining = max(0, l.limit-ls.used)
+	}
 	return d
 }
 

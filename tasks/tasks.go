@@ -190,17 +190,7 @@ const inboxJobRetries = 25
 // NewInboxTask returns the job that applies inbox item id with a handler of taskType. The
 // task id is the item id, so enqueueing it twice is a harmless conflict.
 func NewInboxTask(q Queues, taskType, id string) *asynq.Task {
-	payload, _ := json.Marshal(InboxPayload{InboxID: id}) // cannot fail: one string field
-	timeout := inboxJobTimeout
-	if taskType == TypeAMLScreen {
-		timeout = screeningJobTimeout
-	}
-	return asynq.NewTask(taskType, payload,
-		asynq.TaskID(id),
-		asynq.Queue(q.Apply()),
-		asynq.MaxRetry(inboxJobRetries),
-		asynq.Timeout(timeout),
-	)
+	return inboxTask(q, taskType, InboxPayload{InboxID: id})
 }
 
 // NewInboxGroupTask returns one job that applies inbox items ids (at least one, of
@@ -208,15 +198,24 @@ func NewInboxTask(q Queues, taskType, id string) *asynq.Task {
 // ride in the payload's Also. One job instead of one per item spares the queue a
 // round trip and a dequeue per item; the first item's batch usually applies the rest.
 func NewInboxGroupTask(q Queues, taskType string, ids []string) *asynq.Task {
-	if len(ids) == 1 {
-		return NewInboxTask(q, taskType, ids[0])
+	return inboxTask(q, taskType, InboxPayload{InboxID: ids[0], Also: ids[1:]})
+}
+
+// inboxTask is the job of payload p, with its first item's id as task id.
+func inboxTask(q Queues, taskType string, p InboxPayload) *asynq.Task {
+	if len(p.Also) == 0 {
+		p.Also = nil // a group of one is a job of its own, byte for byte
 	}
-	payload, _ := json.Marshal(InboxPayload{InboxID: ids[0], Also: ids[1:]}) // cannot fail: strings
+	payload, _ := json.Marshal(p) // cannot fail: strings
+	timeout := inboxJobTimeout
+	if taskType == TypeAMLScreen {
+		timeout = screeningJobTimeout
+	}
 	return asynq.NewTask(taskType, payload,
-		asynq.TaskID(ids[0]),
+		asynq.TaskID(p.InboxID),
 		asynq.Queue(q.Apply()),
 		asynq.MaxRetry(inboxJobRetries),
-		asynq.Timeout(inboxJobTimeout),
+		asynq.Timeout(timeout),
 	)
 }
 

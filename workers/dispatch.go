@@ -50,10 +50,9 @@ func (d *Dispatcher) Committed(ctx context.Context, c models.Committed) {
 	if len(c.Inbox) == 0 && len(c.Deliveries) == 0 {
 		return
 	}
-	d.start.Do(func() { d.shared = group.New(dispatchWriters, maxDispatchBatch, d.enqueue) })
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.timeout())
 	defer cancel()
-	if _, err := d.shared.Do(ctx, c); err != nil {
+	if _, err := d.group().Do(ctx, c); err != nil {
 		d.Log.WarnContext(ctx, "enqueue did not finish; the relay will enqueue what is missing later",
 			"jobs", len(c.Inbox), "deliveries", len(c.Deliveries), "error", err)
 	}
@@ -61,9 +60,12 @@ func (d *Dispatcher) Committed(ctx context.Context, c models.Committed) {
 
 // Close stops the shared enqueues once those in flight are done; a commit after Close
 // leaves its jobs to the relay.
-func (d *Dispatcher) Close() {
+func (d *Dispatcher) Close() { d.group().Close() }
+
+// group returns the group the commits share, started on first use.
+func (d *Dispatcher) group() *group.Group[models.Committed, struct{}] {
 	d.start.Do(func() { d.shared = group.New(dispatchWriters, maxDispatchBatch, d.enqueue) })
-	d.shared.Close()
+	return d.shared
 }
 
 func (d *Dispatcher) timeout() time.Duration {

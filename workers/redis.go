@@ -124,31 +124,34 @@ func (b *stallBreaker) DialHook(next redis.DialHook) redis.DialHook { return nex
 // ProcessHook implements redis.Hook.
 func (b *stallBreaker) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if err := ctx.Err(); err != nil {
-			return next(ctx, cmd) // go-redis reports the done context; not Redis's doing
-		}
-		if err := b.closed(); err != nil {
-			cmd.SetErr(err)
-			return err
-		}
-		start := time.Now()
-		return b.observe(start, next(ctx, cmd))
+		return b.call(ctx, cmd.SetErr, func() error { return next(ctx, cmd) })
 	}
 }
 
 // ProcessPipelineHook implements redis.Hook.
 func (b *stallBreaker) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if err := ctx.Err(); err != nil {
-			return next(ctx, cmds)
-		}
-		if err := b.closed(); err != nil {
+		fail := func(err error) {
 			for _, cmd := range cmds {
 				cmd.SetErr(err)
 			}
-			return err
 		}
-		start := time.Now()
-		return b.observe(start, next(ctx, cmds))
+		return b.call(ctx, fail, func() error { return next(ctx, cmds) })
 	}
+}
+
+// call runs one call (a command or a pipeline) through the breaker: while it is open,
+// the call fails at once with fail; otherwise it runs and observe sees its result. A
+// call whose context is done already runs as is (go-redis reports the done context;
+// that is not Redis's doing).
+func (b *stallBreaker) call(ctx context.Context, fail func(error), run func() error) error {
+	if ctx.Err() != nil {
+		return run()
+	}
+	if err := b.closed(); err != nil {
+		fail(err)
+		return err
+	}
+	start := time.Now()
+	return b.observe(start, run())
 }

@@ -80,43 +80,44 @@ func inboxHandler[O ~string](h *Handlers, what string, apply func(context.Contex
 			if models.IsUnavailable(err) {
 				return err
 			}
-			if !errors.Is(err, asynq.SkipRetry) { // PendingInboxItems read it: it exists
-				outcome.add(err)
-			}
+			outcome.add(err)
 		}
-		return outcome.err()
+		return outcome.err(first)
 	}
 }
 
-// groupOutcome is what a group job returns: the first failure (retried), else busy
-// (runs again shortly), else an unknown first item (not retried), else success.
+// groupOutcome collects what the items of a group job came to.
 type groupOutcome struct {
-	failed, unknown error
-	busy            bool
+	failed error
+	busy   bool
 }
 
+// add notes one item's result. An unknown item (SkipRetry) is not a failure: of the
+// others, PendingInboxItems read each, so only the first can be unknown, and err
+// answers for it.
 func (g *groupOutcome) add(err error) {
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, asynq.SkipRetry):
 	case isBusy(err):
 		g.busy = true
-	case errors.Is(err, asynq.SkipRetry):
-		if g.unknown == nil {
-			g.unknown = err
-		}
 	case g.failed == nil:
 		g.failed = err
 	}
 }
 
-func (g *groupOutcome) err() error {
+// err is what the job returns: the first failure (retried), else busy (runs again
+// shortly), else first's SkipRetry if the first item is unknown (not retried), else
+// success.
+func (g *groupOutcome) err(first error) error {
 	switch {
 	case g.failed != nil:
 		return g.failed
 	case g.busy:
 		return models.ErrInboxItemBusy
+	case errors.Is(first, asynq.SkipRetry):
+		return first
 	}
-	return g.unknown
+	return nil
 }
 
 // applyInboxItem applies inbox item id and says what the job should return for it.
