@@ -84,9 +84,13 @@ type Config struct {
 	// WebhookConcurrency is the number of delivery handlers per work process. Deliveries
 	// wait on the network, not the CPU, so it is not tied to the CPU count.
 	WebhookConcurrency int `env:"WEBHOOK_CONCURRENCY" envDefault:"128"`
-	// WebhookDestinationConcurrency caps one destination's concurrent deliveries per work
-	// process; zero means half of WebhookConcurrency (at least 1).
+	// WebhookDestinationConcurrency caps the delivery handlers one destination holds per
+	// work process, so that a destination that hangs leaves the others handlers; zero
+	// means half of WebhookConcurrency (at least 1).
 	WebhookDestinationConcurrency int `env:"WEBHOOK_DESTINATION_CONCURRENCY"`
+	// WebhookDestinationRequests caps one destination's requests in flight per work
+	// process: a batch job holds one handler and posts many requests at once.
+	WebhookDestinationRequests int `env:"WEBHOOK_DESTINATION_REQUESTS" envDefault:"256"`
 	// WebhookAllowCIDRs are webhook targets allowed despite the SSRF guard.
 	WebhookAllowCIDRs CIDRList `env:"WEBHOOK_ALLOW_CIDRS"`
 
@@ -306,6 +310,7 @@ func (c *Config) validate() error {
 		{"APPLY_BATCH", c.ApplyBatch},
 		{"WEBHOOK_CONCURRENCY", c.WebhookConcurrency},
 		{"WEBHOOK_DESTINATION_CONCURRENCY", c.WebhookDestinationConcurrency},
+		{"WEBHOOK_DESTINATION_REQUESTS", c.WebhookDestinationRequests},
 		{"WEBHOOK_MAX_ATTEMPTS", c.WebhookMaxAttempts},
 		{"RATE_LIMIT_READ", c.RateLimitRead},
 		{"RATE_LIMIT_WRITE", c.RateLimitWrite},
@@ -375,6 +380,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("apply_batch", c.ApplyBatch),
 		slog.Int("webhook_concurrency", c.WebhookConcurrency),
 		slog.Int("webhook_destination_concurrency", c.WebhookDestinationConcurrency),
+		slog.Int("webhook_destination_requests", c.WebhookDestinationRequests),
 		slog.Duration("relay_after", c.RelayAfter),
 		slog.Bool("api_key_set", c.APIKey != ""),
 		slog.Bool("admin_token_set", c.AdminToken != ""),

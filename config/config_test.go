@@ -36,6 +36,7 @@ func TestDefaultsDependOnTheMode(t *testing.T) {
 	require.Equal(t, 2*runtime.NumCPU(), prod.WorkerConcurrency)
 	require.Equal(t, 128, prod.WebhookConcurrency, "deliveries are not tied to the CPU count")
 	require.Equal(t, 64, prod.WebhookDestinationConcurrency, "half of the delivery handlers")
+	require.Equal(t, 256, prod.WebhookDestinationRequests, "hundreds of requests at once to a healthy destination")
 	require.False(t, prod.IntakeGroupCommit)
 	require.False(t, prod.Pprof, "profiles are off unless asked for")
 	require.Equal(t, 30*time.Second, prod.RelayAfter)
@@ -53,22 +54,24 @@ func TestDefaultsDependOnTheMode(t *testing.T) {
 func TestValuesAreRead(t *testing.T) {
 	t.Parallel()
 	cfg, err := config.Load(config.ModeProduction, env(map[string]string{
-		"STANDING_ADDR":                "0.0.0.0:9000",
-		"STANDING_DATABASE_URL":        "postgres://u:secret@db:5432/standing",
-		"STANDING_REDIS_URL":           "redis://cache:6379/2",
-		"STANDING_WORKER_CONCURRENCY":  "3",
-		"STANDING_WEBHOOK_CONCURRENCY": "10",
-		"STANDING_PPROF":               "true",
-		"STANDING_RELAY_AFTER":         "45s",
-		"STANDING_WEBHOOK_ALLOW_CIDRS": "10.0.0.0/8, 192.168.1.7",
-		"STANDING_LOG_LEVEL":           "debug",
-		"STANDING_LOG_FORMAT":          "text",
+		"STANDING_ADDR":                         "0.0.0.0:9000",
+		"STANDING_DATABASE_URL":                 "postgres://u:secret@db:5432/standing",
+		"STANDING_REDIS_URL":                    "redis://cache:6379/2",
+		"STANDING_WORKER_CONCURRENCY":           "3",
+		"STANDING_WEBHOOK_CONCURRENCY":          "10",
+		"STANDING_WEBHOOK_DESTINATION_REQUESTS": "40",
+		"STANDING_PPROF":                        "true",
+		"STANDING_RELAY_AFTER":                  "45s",
+		"STANDING_WEBHOOK_ALLOW_CIDRS":          "10.0.0.0/8, 192.168.1.7",
+		"STANDING_LOG_LEVEL":                    "debug",
+		"STANDING_LOG_FORMAT":                   "text",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, "0.0.0.0:9000", cfg.Addr)
 	require.Equal(t, 3, cfg.WorkerConcurrency)
 	require.Equal(t, 10, cfg.WebhookConcurrency)
 	require.Equal(t, 5, cfg.WebhookDestinationConcurrency)
+	require.Equal(t, 40, cfg.WebhookDestinationRequests)
 	require.True(t, cfg.Pprof)
 	require.Equal(t, 45*time.Second, cfg.RelayAfter)
 	require.Equal(t, config.CIDRList{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")}, cfg.WebhookAllowCIDRs)
@@ -88,6 +91,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"STANDING_WORKER_CONCURRENCY", "-1"},
 		{"STANDING_WEBHOOK_TIMEOUT", "0s"},
 		{"STANDING_WEBHOOK_MAX_ATTEMPTS", "0"},
+		{"STANDING_WEBHOOK_DESTINATION_REQUESTS", "0"},
 		{"STANDING_WEBHOOK_ALLOW_CIDRS", "10.0.0.0/33"},
 		{"STANDING_WEBHOOK_RETRY_MAX_INTERVAL", "1s"},
 		{"STANDING_RATE_LIMIT_WRITE", "0"},

@@ -72,7 +72,7 @@ func setupDelivering(t *testing.T, engine testkit.Engine) *harness {
 			MaxInterval:  time.Second,
 			DisableAfter: 120 * time.Hour,
 		},
-		Limiter: workers.NewLimiter(2),
+		Limiter: workers.NewLimiter(2, 2),
 		Log:     discardLog(),
 	}
 	worker := workers.NewServer(redis, workers.ServerConfig{Concurrency: 4, Queues: queues, Log: discardLog(), ShutdownTimeout: 3 * time.Second})

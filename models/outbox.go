@@ -42,9 +42,12 @@ type OutboxEvent struct {
 	ID            string `gorm:"primaryKey"`
 	ApplicationID string `gorm:"not null"`
 	EntityID      *string
-	Type          string    `gorm:"not null"`
-	Sequence      int64     `gorm:"not null"`
-	Body          string    `gorm:"not null"`
+	Type          string `gorm:"not null"`
+	Sequence      int64  `gorm:"not null"`
+	Body          string `gorm:"not null"`
+	// BodyCanonical says Body is in the canonical form X-Signature-V2 signs (every body
+	// written since migration 00019): an attempt signs it as it is.
+	BodyCanonical bool      `gorm:"not null"`
 	CreatedAt     time.Time `gorm:"not null"`
 }
 
@@ -84,7 +87,7 @@ func insertEvent(tx *txn, appID string, entityID *string, typ string, seq int64,
 	if b, err = webhooks.Canonical(b); err != nil {
 		return nil, fmt.Errorf("encode %s event canonically: %w", typ, err)
 	}
-	ev.Body = string(b)
+	ev.Body, ev.BodyCanonical = string(b), true
 	tx.rows.events = append(tx.rows.events, ev)
 	return ev, fanOut(tx, ev)
 }

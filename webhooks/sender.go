@@ -155,6 +155,18 @@ func Describe(res Response, err error) string {
 //     X-Signature-Previous, X-Signature-V2-Previous and X-Signature-Simple-Previous,
 //     the same signatures keyed with the previous secret.
 func Headers(secrets []string, eventID string, body []byte, at time.Time) (http.Header, error) {
+	return headers(secrets, eventID, body, false, at)
+}
+
+// HeadersOfCanonical is Headers for a body already in canonical form (Canonical(body)
+// is body, as for every event body Standing writes): X-Signature-V2 is then the
+// signature of body itself, with no parsing and re-encoding. Given a body that is not
+// canonical, its X-Signature-V2 headers are wrong.
+func HeadersOfCanonical(secrets []string, eventID string, body []byte, at time.Time) (http.Header, error) {
+	return headers(secrets, eventID, body, true, at)
+}
+
+func headers(secrets []string, eventID string, body []byte, canonical bool, at time.Time) (http.Header, error) {
 	if len(secrets) == 0 {
 		return nil, ErrBadSecret
 	}
@@ -163,7 +175,13 @@ func Headers(secrets []string, eventID string, body []byte, at time.Time) (http.
 	if err != nil {
 		return nil, err
 	}
-	v2, err := SignV2(secrets[0], body)
+	signV2 := func(secret string) (string, error) {
+		if canonical {
+			return SignRaw(secret, body), nil
+		}
+		return SignV2(secret, body)
+	}
+	v2, err := signV2(secrets[0])
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +205,7 @@ func Headers(secrets []string, eventID string, body []byte, at time.Time) (http.
 	if len(secrets) > 1 {
 		// During a rotation, receivers still holding the old secret verify these.
 		old := secrets[1]
-		v2Old, err := SignV2(old, body)
+		v2Old, err := signV2(old)
 		if err != nil {
 			return nil, err
 		}

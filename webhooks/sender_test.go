@@ -182,6 +182,32 @@ func TestHeadersVerifyWithTheStandardWebhooksLibrary(t *testing.T) {
 	}
 }
 
+func TestHeadersOfCanonicalSignTheBodyAsItIs(t *testing.T) {
+	t.Parallel()
+	secrets := []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"}
+	at := time.Unix(1_790_000_000, 0)
+	for _, raw := range []string{
+		`{"event_id":"evt_1","webhook_type":"status.updated","session_id":"s-1","status":"Approved","vendor_data":"ü"}`,
+		`{"a":[1,2.5,{"z":null,"b":true}],"amount":"10.50","n":-0.0001,"s":"\u003c\"\u2028"}`,
+	} {
+		body, err := webhooks.Canonical([]byte(raw))
+		require.NoError(t, err)
+		want, err := webhooks.Headers(secrets, "evt_1", body, at)
+		require.NoError(t, err)
+		got, err := webhooks.HeadersOfCanonical(secrets, "evt_1", body, at)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "a canonical body signs alike either way (%s)", body)
+		require.Equal(t, got.Get("X-Signature"), got.Get("X-Signature-V2"))
+		require.Equal(t, got.Get("X-Signature-Previous"), got.Get("X-Signature-V2-Previous"))
+	}
+	// A body not in canonical form is what Headers is for: its V2 differs from the raw one.
+	raw := []byte(`{"b":1, "a":2}`)
+	h, err := webhooks.Headers(secrets, "evt_2", raw, at)
+	require.NoError(t, err)
+	require.NotEqual(t, h.Get("X-Signature"), h.Get("X-Signature-V2"))
+	require.Equal(t, hexHMAC(secrets[0], `{"a":2,"b":1}`), h.Get("X-Signature-V2"))
+}
+
 func TestSenderRefusesPrivateTargetsAtDialTime(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))

@@ -34,64 +34,6 @@ type RetryError struct {
 
 func (e *RetryError) Error() string { return fmt.Sprintf("retry in %s: %s", e.After, e.Cause) }
 
-// Limiter caps the concurrent deliveries per destination in one process, so that a
-// destination that hangs holds at most its cap of workers and the others keep
-// delivering to healthy endpoints.
-type Limiter struct {
-	mu    sync.Mutex
-	cap   int
-	slots map[string]chan struct{}
-}
-
-// NewLimiter returns a Limiter allowing perDestination concurrent deliveries each.
-func NewLimiter(perDestination int) *Limiter {
-	return &Limiter{cap: max(perDestination, 1), slots: map[string]chan struct{}{}}
-}
-
-// Acquire takes a slot of key, waiting at most wait for one (a healthy destination's
-// slots free up within milliseconds), and returns its release.
-func (l *Limiter) Acquire(ctx context.Context, key string, wait time.Duration) (func(), bool) {
-	l.mu.Lock()
-	slots, ok := l.slots[key]
-	if !ok {
-		slots = make(chan struct{}, l.cap)
-		l.slots[key] = slots
-	}
-	l.mu.Unlock()
-	release := func() { <-slots }
-	select {
-	case slots <- struct{}{}:
-		return release, true
-	default:
-	}
-	if wait <= 0 {
-		return nil, false
-	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case slots <- struct{}{}:
-		return release, true
-	case <-timer.C:
-	case <-ctx.Done():
-	}
-	return nil, false
-}
-
-// TryAcquire takes up to n free slots of key without waiting and returns their
-// releases (none when the destination is at its cap).
-func (l *Limiter) TryAcquire(key string, n int) []func() {
-	var releases []func()
-	for len(releases) < n {
-		release, ok := l.Acquire(context.Background(), key, 0)
-		if !ok {
-			break
-		}
-		releases = append(releases, release)
-	}
-	return releases
-}
-
 // DeliveryEnqueuer puts delivery jobs on the queues; it is the store's delivery hook
 // and the relay's way to re-enqueue deliveries.
 type DeliveryEnqueuer struct {
@@ -204,7 +146,7 @@ func (d *Deliverer) HandleDeliver(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	release, ok := d.Limiter.Acquire(ctx, p.DestinationID, slotWait)
+	release, ok := d.Limiter.Single(ctx, p.DestinationID)
 	if !ok {
 		return ErrDestinationBusy
 	}
@@ -279,7 +221,11 @@ func (d *Deliverer) attempt(ctx context.Context, job *models.DeliveryJob) models
 		now = d.Now()
 	}
 	body := []byte(job.Event.Body)
-	header, err := webhooks.Headers(job.Destination.LiveSecrets(now), job.Event.ID, body, now)
+	sign := webhooks.Headers // a body stored before migration 00019 may not be canonical
+	if job.Event.BodyCanonical {
+		sign = webhooks.HeadersOfCanonical
+	}
+	header, err := sign(job.Destination.LiveSecrets(now), job.Event.ID, body, now)
 	if err != nil {
 		return models.AttemptResult{Outcome: webhooks.Rejected, RequestURL: job.Destination.URL,
 			Error: "could not sign: " + err.Error()}

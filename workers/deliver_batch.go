@@ -73,8 +73,9 @@ func (e DeliveryEnqueuer) EnqueueBatched(ctx context.Context, refs []models.Deli
 	}
 }
 
-// HandleDeliverBatch makes first attempts at a batch job's deliveries, in rounds: each
-// round takes as many free slots of the destination as there are deliveries left, claims
+// HandleDeliverBatch makes first attempts at a batch job's deliveries, holding one of
+// the destination's handler slots, in rounds: each round takes as many free request
+// slots of the destination as there are deliveries left, claims
 // that many in one statement (only those never attempted: a batch run again after a
 // failure skips what it did), posts them concurrently, records them in one transaction
 // and hands those to retry to the retry queue. A batch that gets no slot, or has run
@@ -85,19 +86,26 @@ func (d *Deliverer) HandleDeliverBatch(ctx context.Context, t *asynq.Task) error
 	if err != nil {
 		return err
 	}
+	handler, ok := d.Limiter.Hold(ctx, p.DestinationID, batchSlotWait)
+	if !ok {
+		return ErrDestinationBusy
+	}
+	defer handler()
 	deadline := time.Now().Add(d.Enqueuer.Timeout)
 	remaining := p.DeliveryIDs
 	for len(remaining) > 0 {
 		if time.Now().After(deadline) {
 			return ErrDestinationBusy
 		}
-		releases := d.Limiter.TryAcquire(p.DestinationID, len(remaining))
+		releases := d.Limiter.TryRequests(p.DestinationID, len(remaining))
 		if len(releases) == 0 {
-			release, ok := d.Limiter.Acquire(ctx, p.DestinationID, batchSlotWait)
+			release, ok := d.Limiter.Request(ctx, p.DestinationID, batchSlotWait)
 			if !ok {
 				return ErrDestinationBusy
 			}
-			releases = append(releases, release)
+			// Slots come back as requests end: take the others freed meanwhile too, so
+			// that the round is not one request long.
+			releases = append([]func(){release}, d.Limiter.TryRequests(p.DestinationID, len(remaining)-1)...)
 		}
 		round := remaining[:len(releases)]
 		remaining = remaining[len(releases):]

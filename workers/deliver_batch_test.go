@@ -1,7 +1,12 @@
 package workers_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -23,7 +28,7 @@ import (
 	"github.com/standinghq/standing/workers"
 )
 
-// batchDeliverer is a Deliverer with a cap of perDestination, run by calling its
+// batchDeliverer is a Deliverer with caps of perDestination (handlers and requests), run by calling its
 // handler directly.
 func (b deliveryBundle) batchDeliverer(perDestination int) *workers.Deliverer {
 	guard := webhooks.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
@@ -33,7 +38,7 @@ func (b deliveryBundle) batchDeliverer(perDestination int) *workers.Deliverer {
 			MaxAttempts: 5, MaxAge: time.Hour, MaxInterval: time.Minute, DisableAfter: 120 * time.Hour,
 			Backoff: webhooks.Backoff{Initial: 30 * time.Second, Max: time.Minute}.Delay,
 		},
-		Limiter: workers.NewLimiter(perDestination), Log: b.log,
+		Limiter: workers.NewLimiter(perDestination, perDestination), Log: b.log,
 	}
 }
 
@@ -136,8 +141,8 @@ func TestABatchJobWithoutASlotGoesBackUntouched(t *testing.T) {
 	ds, _ := b.userDeliveries(t, "a", "b")
 	dest := ds[0].DestinationID
 	d := b.batchDeliverer(2)
-	held := d.Limiter.TryAcquire(dest, 5)
-	require.Len(t, held, 2, "TryAcquire takes at most the cap")
+	held := d.Limiter.TryRequests(dest, 5)
+	require.Len(t, held, 2, "TryRequests takes at most the cap")
 	task := tasks.NewDeliveryBatchTask(b.queues, dest, deliveryIDs(ds), time.Minute)
 	ctx := context.Background()
 
@@ -213,4 +218,59 @@ func TestAFailedBatchEnqueueLeavesTheOthers(t *testing.T) {
 	var batch tasks.DeliveryBatchPayload
 	require.NoError(t, json.Unmarshal(pending[0].Payload, &batch))
 	require.Equal(t, destB, batch.DestinationID)
+}
+
+func TestAnEventStoredBeforeCanonicalBodiesIsSignedOverItsCanonicalForm(t *testing.T) {
+	t.Parallel()
+	b := setupDelivery(t)
+	ctx := context.Background()
+	headers := map[string]http.Header{} // event_id -> the request's headers
+	var mu sync.Mutex
+	rec := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			EventID string `json:"event_id"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&ev)
+		mu.Lock()
+		headers[ev.EventID] = r.Header.Clone()
+		mu.Unlock()
+	})
+	dest, err := b.store.CreateDestination(ctx, b.app.ID, models.NewDestination{
+		URL: rec.srv.URL + "/hook", SubscribedEvents: []string{"user.data.updated"}, Enabled: true})
+	require.NoError(t, err)
+	ds, events := b.userDeliveries(t, "written-now", "written-before")
+	for _, name := range []string{"written-now", "written-before"} {
+		e, err := b.store.GetEntity(ctx, b.app.ID, "user", name)
+		require.NoError(t, err)
+		evs, err := b.store.EventsForEntity(ctx, b.app.ID, e.ID)
+		require.NoError(t, err)
+		require.True(t, evs[0].BodyCanonical, "an event written now is marked canonical")
+	}
+	// The second event as a body stored before migration 00019 may be: same JSON, other bytes.
+	legacy := ds[1].EventID
+	var indented bytes.Buffer
+	require.NoError(t, json.Indent(&indented, []byte(events[legacy]), "", "  "))
+	db, err := sql.Open("pgx", b.dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec("UPDATE outbox_events SET body = $1, body_canonical = false WHERE id = $2", indented.String(), legacy)
+	require.NoError(t, err)
+
+	d := b.batchDeliverer(4)
+	require.NoError(t, d.HandleDeliverBatch(ctx, tasks.NewDeliveryBatchTask(b.queues, dest.ID, deliveryIDs(ds), time.Minute)))
+	require.Equal(t, 2, rec.count())
+	sign := func(body string) string { return hexMAC(dest.Secret, body) }
+	fresh := headers[ds[0].EventID]
+	require.Equal(t, sign(events[ds[0].EventID]), fresh.Get("X-Signature"))
+	require.Equal(t, sign(events[ds[0].EventID]), fresh.Get("X-Signature-V2"), "a canonical body: V2 signs the same bytes")
+	old := headers[legacy]
+	require.Equal(t, sign(indented.String()), old.Get("X-Signature"), "X-Signature signs the bytes sent")
+	require.Equal(t, sign(events[legacy]), old.Get("X-Signature-V2"), "X-Signature-V2 signs the canonical form")
+	require.NoError(t, webhooks.VerifyV2(dest.Secret, indented.Bytes(), old.Get("X-Timestamp"), old.Get("X-Signature-V2"), time.Now(), time.Minute))
+}
+
+func hexMAC(key, msg string) string {
+	h := hmac.New(sha256.New, []byte(key))
+	h.Write([]byte(msg))
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -75,6 +75,7 @@ func (r *receiver) last() time.Time {
 type deliveryBundle struct {
 	bundle
 	enqueuer workers.DeliveryEnqueuer
+	dsn      string // the store's database, for what only SQL can set up
 }
 
 func setupDelivery(t *testing.T) deliveryBundle {
@@ -85,12 +86,14 @@ func setupDelivery(t *testing.T) deliveryBundle {
 	t.Cleanup(func() { _ = client.Close(); _ = inspector.Close() })
 	queues := testkit.Queues(t)
 	enq := workers.DeliveryEnqueuer{Queue: client, Inspector: inspector, Queues: queues, Timeout: 2 * time.Second, Retries: 5, Log: discard()}
-	store := testkit.PostgresStore(t, testkit.Dispatch(t, queues, enq))
+	dsn := testkit.PostgresSchemaURL(t)
+	store := testkit.OpenMigrated(t, dsn, testkit.Dispatch(t, queues, enq))
 	app, err := store.CreateApplication(context.Background(), "deliveries", "")
 	require.NoError(t, err)
 	return deliveryBundle{
 		bundle:   bundle{store: store, app: app.Application, queues: queues, redisOpt: opt, client: client, inspector: inspector, log: discard()},
 		enqueuer: enq,
+		dsn:      dsn,
 	}
 }
 
@@ -105,7 +108,7 @@ func (b deliveryBundle) startDelivering(t *testing.T) {
 			MaxAttempts: 5, MaxAge: time.Hour, MaxInterval: time.Second, DisableAfter: 120 * time.Hour,
 			Backoff: webhooks.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}.Delay,
 		},
-		Limiter: workers.NewLimiter(2), Log: b.log,
+		Limiter: workers.NewLimiter(2, 64), Log: b.log, // the hanging destination may hold 2 workers, whatever its requests
 	}
 	srv := workers.NewServer(b.redisOpt, workers.ServerConfig{Concurrency: 4, Queues: b.queues, Log: b.log})
 	require.NoError(t, srv.Start(workers.NewMux(&workers.Handlers{Store: b.store, Log: b.log, Deliverer: d})))
@@ -149,9 +152,10 @@ func TestAHangingDestinationDoesNotDelayAHealthyOne(t *testing.T) {
 	require.Eventually(t, func() bool { return healthy.count() == n }, 20*time.Second, 10*time.Millisecond)
 	took := healthy.last().Sub(created)
 	t.Logf("healthy destination: all %d deliveries %s after the last commit while the other hangs", n, took)
-	// The hanging destination holds at most 2 of the 4 workers at a time, each for the
-	// 2 s timeout: working through its 20 events takes at least 20 s (and, were all 4
-	// workers free to take them, 10 s). The healthy one must not wait for them.
+	// The hanging destination holds at most 2 of the 4 workers at a time (its handler
+	// cap; its request cap is higher), each for the 2 s timeout: working through its 20
+	// events takes at least 20 s (and, were all 4 workers free to take them, 10 s). The
+	// healthy one must not wait for them.
 	require.Less(t, took, 2*time.Second, "the healthy destination was delayed by the hanging one")
 	require.Less(t, hanging.count(), n, "the hanging destination is still being worked through")
 }

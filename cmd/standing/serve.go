@@ -246,7 +246,7 @@ func (p *process) startWorkers(ctx context.Context) error {
 	metrics := workers.NewMetrics(p.registry)
 	deliverer := &workers.Deliverer{
 		Store:    svc.store,
-		Sender:   webhooks.NewSender(cfg.WebhookTimeout, p.guard, webhooks.IdleConnsPerHost(cfg.WebhookDestinationConcurrency)),
+		Sender:   webhooks.NewSender(cfg.WebhookTimeout, p.guard, webhooks.IdleConnsPerHost(cfg.WebhookDestinationRequests)),
 		Enqueuer: svc.deliveries,
 		Policy: webhooks.Policy{
 			MaxAttempts:  cfg.WebhookMaxAttempts,
@@ -255,7 +255,7 @@ func (p *process) startWorkers(ctx context.Context) error {
 			MaxInterval:  cfg.WebhookRetryMaxInterval,
 			DisableAfter: disableAfter,
 		},
-		Limiter: workers.NewLimiter(cfg.WebhookDestinationConcurrency),
+		Limiter: workers.NewLimiter(cfg.WebhookDestinationConcurrency, cfg.WebhookDestinationRequests),
 		Log:     svc.log.With("component", "deliver"),
 		Metrics: metrics,
 	}
@@ -286,7 +286,8 @@ func (p *process) startWorkers(ctx context.Context) error {
 	}
 	p.wg.Go(func() { scheduler.Run(ctx) })
 	svc.log.Info("workers running", "apply_concurrency", cfg.WorkerConcurrency,
-		"webhook_concurrency", cfg.WebhookConcurrency, "destination_concurrency", cfg.WebhookDestinationConcurrency)
+		"webhook_concurrency", cfg.WebhookConcurrency, "destination_concurrency", cfg.WebhookDestinationConcurrency,
+		"destination_requests", cfg.WebhookDestinationRequests)
 	return nil
 }
 

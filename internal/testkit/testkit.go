@@ -129,16 +129,18 @@ func PostgresSchemaURL(t testing.TB) string {
 // PostgresStore returns a migrated store in a schema of its own.
 func PostgresStore(t testing.TB, opts ...models.Option) *models.Store {
 	t.Helper()
-	return openMigrated(t, PostgresSchemaURL(t), opts...)
+	return OpenMigrated(t, PostgresSchemaURL(t), opts...)
 }
 
 // SQLiteStore returns a migrated store in a file of its own.
 func SQLiteStore(t testing.TB, opts ...models.Option) *models.Store {
 	t.Helper()
-	return openMigrated(t, filepath.Join(t.TempDir(), "standing.db"), opts...)
+	return OpenMigrated(t, filepath.Join(t.TempDir(), "standing.db"), opts...)
 }
 
-func openMigrated(t testing.TB, dsn string, opts ...models.Option) *models.Store {
+// OpenMigrated returns a migrated store on dsn (a test's own schema or file), closed
+// when the test ends.
+func OpenMigrated(t testing.TB, dsn string, opts ...models.Option) *models.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
