@@ -3,7 +3,6 @@ package webhooks
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // Limits of one attempt.
@@ -185,12 +186,7 @@ func headers(secrets []string, eventID string, body []byte, canonical bool, at t
 	if err != nil {
 		return nil, err
 	}
-	var fields struct {
-		SessionID   any `json:"session_id"`
-		Status      any `json:"status"`
-		WebhookType any `json:"webhook_type"`
-	}
-	_ = json.Unmarshal(body, &fields)
+	fields := simpleFields(body)
 	stamp := strconv.FormatInt(ts, 10)
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
@@ -201,7 +197,7 @@ func headers(secrets []string, eventID string, body []byte, canonical bool, at t
 	h.Set("X-Timestamp", stamp)
 	h.Set("X-Signature", SignRaw(secrets[0], body))
 	h.Set("X-Signature-V2", v2)
-	h.Set("X-Signature-Simple", SignSimple(secrets[0], stamp, str(fields.SessionID), str(fields.Status), str(fields.WebhookType)))
+	h.Set("X-Signature-Simple", SignSimple(secrets[0], stamp, fields[0], fields[1], fields[2]))
 	if len(secrets) > 1 {
 		// During a rotation, receivers still holding the old secret verify these.
 		old := secrets[1]
@@ -211,12 +207,21 @@ func headers(secrets []string, eventID string, body []byte, canonical bool, at t
 		}
 		h.Set("X-Signature-Previous", SignRaw(old, body))
 		h.Set("X-Signature-V2-Previous", v2Old)
-		h.Set("X-Signature-Simple-Previous", SignSimple(old, stamp, str(fields.SessionID), str(fields.Status), str(fields.WebhookType)))
+		h.Set("X-Signature-Simple-Previous", SignSimple(old, stamp, fields[0], fields[1], fields[2]))
 	}
 	return h, nil
 }
 
-func str(v any) string {
-	s, _ := v.(string)
-	return s
+// simpleFields returns the top-level session_id, status and webhook_type of body,
+// each "" unless it is a JSON string. gjson reads them without decoding the rest of the
+// body (encoding/json decoded all of it: 4 % of a work process's CPU); a body Standing
+// writes has each key once.
+func simpleFields(body []byte) [3]string {
+	var out [3]string
+	for i, r := range gjson.GetManyBytes(body, "session_id", "status", "webhook_type") {
+		if r.Type == gjson.String {
+			out[i] = r.Str
+		}
+	}
+	return out
 }

@@ -208,6 +208,24 @@ func TestHeadersOfCanonicalSignTheBodyAsItIs(t *testing.T) {
 	require.Equal(t, hexHMAC(secrets[0], `{"a":2,"b":1}`), h.Get("X-Signature-V2"))
 }
 
+func TestSimpleSignatureTakesTopLevelStringsOnly(t *testing.T) {
+	t.Parallel()
+	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	at := time.Unix(1_790_000_000, 0)
+	ts := "1790000000"
+	for body, fields := range map[string]string{
+		`{"session_id":"s-1","status":"Approved","webhook_type":"status.updated"}`:               "s-1:Approved:status.updated",
+		`{"session_id":"s\u002d1","status":"Appro\"ved","webhook_type":"a"}`:                     `s-1:Appro"ved:a`,
+		`{"session_id":7,"status":null,"webhook_type":["x"]}`:                                    "::",
+		`{"data":{"session_id":"inner","status":"Declined"},"webhook_type":"user.data.updated"}`: "::user.data.updated",
+		`{}`: "::",
+	} {
+		h, err := webhooks.Headers([]string{secret}, "evt", []byte(body), at)
+		require.NoError(t, err)
+		require.Equal(t, hexHMAC(secret, ts+":"+fields), h.Get("X-Signature-Simple"), body)
+	}
+}
+
 func TestSenderRefusesPrivateTargetsAtDialTime(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
