@@ -118,42 +118,29 @@ type transactionPayload struct {
 // transaction, the inbox item of its evaluation by a transaction:evaluate job. A transaction_id
 // already stored returns the stored transaction and existing true, and stores nothing. A
 // currency without a rate in fx_rates is rules.ErrUnknownCurrency.
+//
+// On PostgreSQL both rows are one statement after the application's read (two round
+// trips; submitTransactionAtOnce); elsewhere one transaction holds them.
 func (s *Store) SubmitTransaction(ctx context.Context, appID string, in NewTransaction) (*Transaction, *InboxItem, bool, error) {
+	if s.dialect == Postgres {
+		return s.submitTransactionAtOnce(ctx, appID, in)
+	}
 	var t *Transaction
 	var item *InboxItem
 	existing := false
 	err := s.transaction(ctx, func(tx *txn) error {
-		var prior Transaction
-		err := tx.Where("application_id = ? AND transaction_id = ?", appID, in.TransactionID).Take(&prior).Error
-		if err == nil {
-			t, existing = &prior, true
-			return nil
-		}
-		if !errors.Is(err, gorm.ErrRecordNotFound) {
+		prior, err := priorTransaction(tx.DB, appID, in.TransactionID)
+		if err != nil || prior != nil {
+			t, existing = prior, prior != nil
 			return err
 		}
 		var app Application
 		if err := tx.Where("id = ?", appID).Take(&app).Error; err != nil {
 			return notFound(err, "application")
 		}
-		converted, err := rules.Convert(in.Amount, in.Currency, app.Settings.FXRates)
-		if err != nil {
-			return conversionError(err, in.Currency)
-		}
 		now := s.Now()
-		t = &Transaction{
-			ID: newID(), ApplicationID: appID, TransactionID: in.TransactionID,
-			SubjectKind: in.Subject.Kind, SubjectVendorData: in.Subject.VendorData,
-			Amount: in.Amount.String(), Currency: in.Currency, DefaultCurrency: app.Settings.DefaultCurrency,
-			AmountDefaultMicros: rules.ToMicros(converted), Direction: in.Direction,
-			TransactionAt: in.TransactionAt.UTC().Truncate(time.Microsecond), Metadata: in.Metadata,
-			Status: rules.TxPending, MatchedRules: []rules.Match{}, CreatedAt: now, UpdatedAt: now,
-		}
-		if t.Metadata == nil {
-			t.Metadata = map[string]any{}
-		}
-		if in.Counterparty != nil {
-			t.CounterpartyKind, t.CounterpartyVendorData = &in.Counterparty.Kind, &in.Counterparty.VendorData
+		if t, err = newTransaction(appID, in, &app, now); err != nil {
+			return err
 		}
 		res := tx.Clauses(clause.OnConflict{
 			Columns: []clause.Column{{Name: "application_id"}, {Name: "transaction_id"}}, DoNothing: true,
@@ -162,11 +149,8 @@ func (s *Store) SubmitTransaction(ctx context.Context, appID string, in NewTrans
 			return res.Error
 		}
 		if res.RowsAffected == 0 { // a concurrent submission of the same id won
-			if err := tx.Where("application_id = ? AND transaction_id = ?", appID, in.TransactionID).Take(&prior).Error; err != nil {
-				return err
-			}
-			t, existing = &prior, true
-			return nil
+			t, existing, err = storedTransaction(tx.DB, appID, in.TransactionID)
+			return err
 		}
 		item, err = newInboxItem(appID, tasks.TypeTransactionEvaluate, transactionPayload{TransactionUUID: t.ID}, now)
 		if err != nil {
@@ -178,6 +162,53 @@ func (s *Store) SubmitTransaction(ctx context.Context, appID string, in NewTrans
 		return nil, nil, false, err
 	}
 	return t, item, existing, nil
+}
+
+// newTransaction is the PENDING transaction of in, its amount converted with app's
+// rates.
+func newTransaction(appID string, in NewTransaction, app *Application, now time.Time) (*Transaction, error) {
+	converted, err := rules.Convert(in.Amount, in.Currency, app.Settings.FXRates)
+	if err != nil {
+		return nil, conversionError(err, in.Currency)
+	}
+	t := &Transaction{
+		ID: newID(), ApplicationID: appID, TransactionID: in.TransactionID,
+		SubjectKind: in.Subject.Kind, SubjectVendorData: in.Subject.VendorData,
+		Amount: in.Amount.String(), Currency: in.Currency, DefaultCurrency: app.Settings.DefaultCurrency,
+		AmountDefaultMicros: rules.ToMicros(converted), Direction: in.Direction,
+		TransactionAt: in.TransactionAt.UTC().Truncate(time.Microsecond), Metadata: in.Metadata,
+		Status: rules.TxPending, MatchedRules: []rules.Match{}, CreatedAt: now, UpdatedAt: now,
+	}
+	if t.Metadata == nil {
+		t.Metadata = map[string]any{}
+	}
+	if in.Counterparty != nil {
+		t.CounterpartyKind, t.CounterpartyVendorData = &in.Counterparty.Kind, &in.Counterparty.VendorData
+	}
+	return t, nil
+}
+
+// priorTransaction returns the stored transaction of transactionID, or nil.
+func priorTransaction(db *gorm.DB, appID, transactionID string) (*Transaction, error) {
+	var prior Transaction
+	err := db.Where("application_id = ? AND transaction_id = ?", appID, transactionID).Take(&prior).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return &prior, nil
+}
+
+// storedTransaction returns the transaction of transactionID that a concurrent
+// submission stored, and existing true.
+func storedTransaction(db *gorm.DB, appID, transactionID string) (*Transaction, bool, error) {
+	prior, err := priorTransaction(db, appID, transactionID)
+	if err == nil && prior == nil {
+		err = fmt.Errorf("transaction %q: stored by another submission, then gone", transactionID)
+	}
+	return prior, prior != nil, err
 }
 
 // TxOutcome says what evaluating a transaction did.

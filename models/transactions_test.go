@@ -76,6 +76,66 @@ func TestSubmitTransactionIsIdempotentAndValidatesCurrency(t *testing.T) {
 		pending, err := b.store.CountInbox(ctx, b.app.ID, models.InboxPending)
 		require.NoError(t, err)
 		require.EqualValues(t, 1, pending)
+
+		replay, _, existing, err := b.store.SubmitTransaction(ctx, b.app.ID, newTx("t-1", "u", "5", "JPY", txBase))
+		require.NoError(t, err, "a replay is answered with the stored transaction whatever its currency now")
+		require.True(t, existing)
+		require.Equal(t, first.ID, replay.ID)
+
+		// Every field as submitted, read back from the database.
+		in := newTx("t-3", "u", "12.345", "USD", txBase.Add(time.Minute))
+		in.Counterparty = &models.Party{Kind: models.KindBusiness, VendorData: "shop ü"}
+		in.Metadata = map[string]any{"channel": "card", "n": float64(3)}
+		stored, item, existing, err := b.store.SubmitTransaction(ctx, b.app.ID, in)
+		require.NoError(t, err)
+		require.False(t, existing)
+		got, err := b.store.GetTransaction(ctx, b.app.ID, stored.ID)
+		require.NoError(t, err)
+		require.Equal(t, "t-3", got.TransactionID)
+		require.Equal(t, "u", got.SubjectVendorData)
+		require.Equal(t, models.KindBusiness, *got.CounterpartyKind)
+		require.Equal(t, "shop ü", *got.CounterpartyVendorData)
+		require.Equal(t, "12.345", got.Amount)
+		require.EqualValues(t, 12_345_000, got.AmountDefaultMicros)
+		require.Equal(t, "outbound", got.Direction)
+		require.True(t, txBase.Add(time.Minute).Equal(got.TransactionAt))
+		require.Equal(t, in.Metadata, got.Metadata)
+		require.Equal(t, rules.TxPending, got.Status)
+		require.Empty(t, got.MatchedRules)
+		require.Nil(t, got.EvaluatedAt)
+		outcome, err := b.store.EvaluateTransaction(ctx, item.ID)
+		require.NoError(t, err)
+		require.Equal(t, models.TxEvaluated, outcome, "its inbox item names it")
+	})
+}
+
+func TestConcurrentSubmissionsOfOneTransactionStoreItOnce(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, b bundle) {
+		ctx := context.Background()
+		const n = 8
+		var wg sync.WaitGroup
+		ids := make([]string, n)
+		fresh := make([]bool, n)
+		for i := range n {
+			wg.Go(func() {
+				tx, item, existing, err := b.store.SubmitTransaction(ctx, b.app.ID, newTx("same", "u", "10", "USD", txBase))
+				require.NoError(t, err)
+				ids[i], fresh[i] = tx.ID, !existing
+				require.Equal(t, existing, item == nil)
+			})
+		}
+		wg.Wait()
+		stored := 0
+		for i := range n {
+			require.Equal(t, ids[0], ids[i], "one transaction")
+			if fresh[i] {
+				stored++
+			}
+		}
+		require.Equal(t, 1, stored, "one submission stored it")
+		pending, err := b.store.CountInbox(ctx, b.app.ID, models.InboxPending)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, pending, "one evaluation")
 	})
 }
 
