@@ -89,8 +89,11 @@ type Config struct {
 	// means half of WebhookConcurrency (at least 1).
 	WebhookDestinationConcurrency int `env:"WEBHOOK_DESTINATION_CONCURRENCY"`
 	// WebhookDestinationRequests caps one destination's requests in flight per work
-	// process: a batch job holds one handler and posts many requests at once.
-	WebhookDestinationRequests int `env:"WEBHOOK_DESTINATION_REQUESTS" envDefault:"256"`
+	// process: a batch job holds one handler and posts many requests at once. Zero means
+	// 256, or WebhookDestinationConcurrency when that is set (before this setting existed
+	// it capped requests too, and an operator who lowered it to spare a receiver keeps
+	// that cap).
+	WebhookDestinationRequests int `env:"WEBHOOK_DESTINATION_REQUESTS"`
 	// WebhookAllowCIDRs are webhook targets allowed despite the SSRF guard.
 	WebhookAllowCIDRs CIDRList `env:"WEBHOOK_ALLOW_CIDRS"`
 
@@ -232,6 +235,11 @@ func explain(err error, environment map[string]string) error {
 	return fmt.Errorf("%s: %s", name, msg)
 }
 
+// defaultDestinationRequests is WebhookDestinationRequests when neither it nor
+// WebhookDestinationConcurrency is set: hundreds of requests at once to a healthy
+// destination.
+const defaultDestinationRequests = 256
+
 func (c *Config) applyModeDefaults() {
 	dev := c.Mode == ModeDev
 	if c.Addr == "" {
@@ -248,6 +256,12 @@ func (c *Config) applyModeDefaults() {
 	}
 	if c.WorkerConcurrency == 0 {
 		c.WorkerConcurrency = 2 * runtime.NumCPU()
+	}
+	if c.WebhookDestinationRequests == 0 {
+		c.WebhookDestinationRequests = defaultDestinationRequests
+		if c.WebhookDestinationConcurrency != 0 {
+			c.WebhookDestinationRequests = c.WebhookDestinationConcurrency
+		}
 	}
 	if c.WebhookDestinationConcurrency == 0 {
 		c.WebhookDestinationConcurrency = max(1, c.WebhookConcurrency/2)

@@ -80,6 +80,18 @@ func TestValuesAreRead(t *testing.T) {
 	require.NoError(t, cfg.RequireRedis())
 }
 
+func TestADestinationHandlerCapAloneStillCapsItsRequests(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load(config.ModeProduction, env(map[string]string{"STANDING_WEBHOOK_DESTINATION_CONCURRENCY": "4"}))
+	require.NoError(t, err)
+	require.Equal(t, 4, cfg.WebhookDestinationConcurrency)
+	require.Equal(t, 4, cfg.WebhookDestinationRequests, "set before requests had a cap of their own, it capped requests")
+	cfg, err = config.Load(config.ModeProduction, env(map[string]string{
+		"STANDING_WEBHOOK_DESTINATION_CONCURRENCY": "4", "STANDING_WEBHOOK_DESTINATION_REQUESTS": "100"}))
+	require.NoError(t, err)
+	require.Equal(t, 100, cfg.WebhookDestinationRequests)
+}
+
 func TestBadValuesNameTheVariable(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -91,7 +103,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"STANDING_WORKER_CONCURRENCY", "-1"},
 		{"STANDING_WEBHOOK_TIMEOUT", "0s"},
 		{"STANDING_WEBHOOK_MAX_ATTEMPTS", "0"},
-		{"STANDING_WEBHOOK_DESTINATION_REQUESTS", "0"},
+		{"STANDING_WEBHOOK_DESTINATION_REQUESTS", "-1"},
 		{"STANDING_WEBHOOK_ALLOW_CIDRS", "10.0.0.0/33"},
 		{"STANDING_WEBHOOK_RETRY_MAX_INTERVAL", "1s"},
 		{"STANDING_RATE_LIMIT_WRITE", "0"},

@@ -206,6 +206,8 @@ func TestHeadersOfCanonicalSignTheBodyAsItIs(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEqual(t, h.Get("X-Signature"), h.Get("X-Signature-V2"))
 	require.Equal(t, hexHMAC(secrets[0], `{"a":2,"b":1}`), h.Get("X-Signature-V2"))
+	require.Equal(t, hexHMAC(secrets[1], `{"a":2,"b":1}`), h.Get("X-Signature-V2-Previous"), "the previous secret signs the canonical form too")
+	require.Equal(t, hexHMAC(secrets[1], string(raw)), h.Get("X-Signature-Previous"))
 }
 
 func TestSimpleSignatureTakesTopLevelStringsOnly(t *testing.T) {
@@ -219,6 +221,7 @@ func TestSimpleSignatureTakesTopLevelStringsOnly(t *testing.T) {
 		`{"session_id":7,"status":null,"webhook_type":["x"]}`:                                    "::",
 		`{"data":{"session_id":"inner","status":"Declined"},"webhook_type":"user.data.updated"}`: "::user.data.updated",
 		`{}`: "::",
+		`{"status":"First","webhook_type":"t","status":"Last"}`: ":Last:t", // as X-Signature-V2's canonical form keeps it
 	} {
 		h, err := webhooks.Headers([]string{secret}, "evt", []byte(body), at)
 		require.NoError(t, err)

@@ -148,6 +148,15 @@ func TestABatchJobWithoutASlotGoesBackUntouched(t *testing.T) {
 
 	require.ErrorIs(t, d.HandleDeliverBatch(ctx, task), workers.ErrDestinationBusy)
 	require.False(t, workers.IsFailure(workers.ErrDestinationBusy), "a busy destination is no failed attempt")
+	var handlers []func()
+	for range 2 {
+		release, ok := d.Limiter.Hold(ctx, dest, 0)
+		require.True(t, ok, "the busy batch gave back its handler slot")
+		handlers = append(handlers, release)
+	}
+	for _, release := range handlers {
+		release()
+	}
 	require.Zero(t, rec.count())
 	for _, del := range ds {
 		got, err := b.store.GetDelivery(ctx, del.ID)
