@@ -19,6 +19,7 @@ import (
 
 	"github.com/standinghq/standing/internal/testkit"
 	"github.com/standinghq/standing/models"
+	"github.com/standinghq/standing/tasks"
 	"github.com/standinghq/standing/webhooks"
 	"github.com/standinghq/standing/workers"
 )
@@ -115,11 +116,13 @@ func (b deliveryBundle) startDelivering(t *testing.T) {
 	t.Cleanup(srv.Shutdown)
 }
 
-func (b deliveryBundle) destination(t *testing.T, url string) {
+// destination creates a destination of user.data.updated at url and returns its id.
+func (b deliveryBundle) destination(t *testing.T, url string) string {
 	t.Helper()
-	_, err := b.store.CreateDestination(context.Background(), b.app.ID, models.NewDestination{
+	d, err := b.store.CreateDestination(context.Background(), b.app.ID, models.NewDestination{
 		URL: url, SubscribedEvents: []string{"user.data.updated"}, Enabled: true})
 	require.NoError(t, err)
+	return d.ID
 }
 
 func (b deliveryBundle) createUsers(t *testing.T, prefix string, n int) {
@@ -156,6 +159,60 @@ func TestAHangingDestinationDoesNotDelayAHealthyOne(t *testing.T) {
 	// cap; its request cap is higher), each for the 2 s timeout: working through its 20
 	// events takes at least 20 s (and, were all 4 workers free to take them, 10 s). The
 	// healthy one must not wait for them.
+	require.Less(t, took, 2*time.Second, "the healthy destination was delayed by the hanging one")
+	require.Less(t, hanging.count(), n, "the hanging destination is still being worked through")
+}
+
+func TestBatchJobsToAHangingDestinationHoldNoMoreThanItsHandlers(t *testing.T) {
+	t.Parallel()
+	b := setupDelivery(t)
+	hanging := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+		select { // longer than the 2 s attempt timeout
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	})
+	healthy := newReceiver(t, nil)
+	hangingID := b.destination(t, hanging.srv.URL+"/hook")
+	healthyID := b.destination(t, healthy.srv.URL+"/hook")
+	const n = 16
+	b.createUsers(t, "u", n)
+	rc := b.redisOpt.MakeRedisClient().(redis.UniversalClient)
+	defer rc.Close()
+	testkit.FlushQueues(context.Background(), rc, b.queues) // the commits' own jobs go...
+	// ...and the deliveries go out as batch jobs of two, eight per destination, the hanging
+	// destination's first: more batch jobs to it than its handler cap (2) and the workers
+	// (4).
+	ctx := context.Background()
+	byDestination := map[string][]string{}
+	for i := range n {
+		e, err := b.store.GetEntity(ctx, b.app.ID, models.KindUser, fmt.Sprintf("u-%d", i))
+		require.NoError(t, err)
+		evs, err := b.store.EventsForEntity(ctx, b.app.ID, e.ID)
+		require.NoError(t, err)
+		ds, err := b.store.Deliveries(ctx, evs[0].ID)
+		require.NoError(t, err)
+		require.Len(t, ds, 2)
+		for _, d := range ds {
+			byDestination[d.DestinationID] = append(byDestination[d.DestinationID], d.ID)
+		}
+	}
+	for _, dest := range []string{hangingID, healthyID} {
+		ids := byDestination[dest]
+		for start := 0; start < len(ids); start += 2 {
+			_, err := b.client.EnqueueContext(ctx, tasks.NewDeliveryBatchTask(b.queues, dest, ids[start:start+2], time.Minute))
+			require.NoError(t, err)
+		}
+	}
+	started := time.Now()
+	b.startDelivering(t) // 4 workers, 2 handlers and 64 requests per destination
+	require.Eventually(t, func() bool { return healthy.count() == n }, 20*time.Second, 10*time.Millisecond)
+	took := healthy.last().Sub(started)
+	t.Logf("healthy destination: all %d deliveries %s after the workers started while the other hangs", n, took)
+	// The hanging destination's batch jobs hold at most 2 of the 4 workers for the 2 s
+	// timeout (each posting its 2 requests at once); the others find no handler slot and
+	// go back for a moment. Were its 8 batch jobs free to take all 4 workers, the healthy
+	// destination would wait 2 s and more.
 	require.Less(t, took, 2*time.Second, "the healthy destination was delayed by the hanging one")
 	require.Less(t, hanging.count(), n, "the hanging destination is still being worked through")
 }
