@@ -133,16 +133,20 @@ func (b deliveryBundle) createUsers(t *testing.T, prefix string, n int) {
 	}
 }
 
-func TestAHangingDestinationDoesNotDelayAHealthyOne(t *testing.T) {
-	t.Parallel()
-	b := setupDelivery(t)
-	hanging := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
-		select { // longer than the 2 s attempt timeout
+// hangingReceiver answers nothing for longer than the tests' 2 s attempt timeout.
+func hangingReceiver(t *testing.T) *receiver {
+	return newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
 		case <-r.Context().Done():
 		case <-time.After(5 * time.Second):
 		}
 	})
-	healthy := newReceiver(t, nil)
+}
+
+func TestAHangingDestinationDoesNotDelayAHealthyOne(t *testing.T) {
+	t.Parallel()
+	b := setupDelivery(t)
+	hanging, healthy := hangingReceiver(t), newReceiver(t, nil)
 	b.destination(t, hanging.srv.URL+"/hook")
 	b.destination(t, healthy.srv.URL+"/hook")
 	b.startDelivering(t)
@@ -166,13 +170,7 @@ func TestAHangingDestinationDoesNotDelayAHealthyOne(t *testing.T) {
 func TestBatchJobsToAHangingDestinationHoldNoMoreThanItsHandlers(t *testing.T) {
 	t.Parallel()
 	b := setupDelivery(t)
-	hanging := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
-		select { // longer than the 2 s attempt timeout
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	})
-	healthy := newReceiver(t, nil)
+	hanging, healthy := hangingReceiver(t), newReceiver(t, nil)
 	hangingID := b.destination(t, hanging.srv.URL+"/hook")
 	healthyID := b.destination(t, healthy.srv.URL+"/hook")
 	const n = 16
