@@ -30,13 +30,13 @@ RETURNING id`
 // them: intake had taken six round trips), and its job enqueued after it. A replay is
 // answered with the stored transaction, even when the rates no longer convert it.
 func (s *Store) submitTransactionAtOnce(ctx context.Context, appID string, in NewTransaction) (*Transaction, *InboxItem, bool, error) {
-	db := s.db.WithContext(ctx)
-	var app Application
-	if err := db.Where("id = ?", appID).Take(&app).Error; err != nil {
-		return nil, nil, false, notFound(err, "application")
+	app, err := s.ApplicationByID(ctx, appID)
+	if err != nil {
+		return nil, nil, false, err
 	}
+	db := s.db.WithContext(ctx)
 	now := s.Now()
-	t, err := newTransaction(appID, in, &app, now)
+	t, err := newTransaction(appID, in, app, now)
 	if err != nil {
 		prior, priorErr := priorTransaction(db, appID, in.TransactionID)
 		if priorErr != nil || prior != nil {

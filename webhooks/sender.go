@@ -177,14 +177,22 @@ func headers(secrets []string, eventID string, body []byte, canonical bool, at t
 		return nil, err
 	}
 	// X-Signature-V2 signs the canonical form, and X-Signature-Simple's fields are read
-	// from it too (a duplicate key counts with its last value in both).
+	// from it too (a duplicate key counts with its last value in both). For a body
+	// already canonical, V2 is the raw signature.
 	canon := body
 	if !canonical {
 		if canon, err = Canonical(body); err != nil {
 			return nil, err
 		}
 	}
-	v2 := SignRaw(secrets[0], canon)
+	signs := func(secret string) (raw, v2 string) {
+		raw = SignRaw(secret, body)
+		if canonical {
+			return raw, raw
+		}
+		return raw, SignRaw(secret, canon)
+	}
+	raw, v2 := signs(secrets[0])
 	fields := simpleFields(canon)
 	stamp := strconv.FormatInt(ts, 10)
 	h := http.Header{}
@@ -194,14 +202,14 @@ func headers(secrets []string, eventID string, body []byte, canonical bool, at t
 	h.Set("webhook-timestamp", stamp)
 	h.Set("webhook-signature", standard)
 	h.Set("X-Timestamp", stamp)
-	h.Set("X-Signature", SignRaw(secrets[0], body))
+	h.Set("X-Signature", raw)
 	h.Set("X-Signature-V2", v2)
 	h.Set("X-Signature-Simple", SignSimple(secrets[0], stamp, fields[0], fields[1], fields[2]))
 	if len(secrets) > 1 {
 		// During a rotation, receivers still holding the old secret verify these.
 		old := secrets[1]
-		v2Old := SignRaw(old, canon)
-		h.Set("X-Signature-Previous", SignRaw(old, body))
+		rawOld, v2Old := signs(old)
+		h.Set("X-Signature-Previous", rawOld)
 		h.Set("X-Signature-V2-Previous", v2Old)
 		h.Set("X-Signature-Simple-Previous", SignSimple(old, stamp, fields[0], fields[1], fields[2]))
 	}

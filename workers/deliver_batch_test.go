@@ -52,15 +52,24 @@ func (b deliveryBundle) userDeliveries(t *testing.T, names ...string) ([]models.
 	for _, name := range names {
 		e, err := b.store.CreateEntity(ctx, b.app.ID, models.NewEntity{Kind: "user", VendorData: name})
 		require.NoError(t, err)
-		evs, err := b.store.EventsForEntity(ctx, b.app.ID, e.ID)
-		require.NoError(t, err)
-		ds, err := b.store.Deliveries(ctx, evs[0].ID)
-		require.NoError(t, err)
+		ev, ds := b.firstEvent(t, e.ID)
 		require.Len(t, ds, 1)
 		out = append(out, ds[0])
-		events[evs[0].ID] = evs[0].Body
+		events[ev.ID] = ev.Body
 	}
 	return out, events
+}
+
+// firstEvent returns an entity's first event and its deliveries.
+func (b deliveryBundle) firstEvent(t *testing.T, entityID string) (models.OutboxEvent, []models.Delivery) {
+	t.Helper()
+	ctx := context.Background()
+	evs, err := b.store.EventsForEntity(ctx, b.app.ID, entityID)
+	require.NoError(t, err)
+	require.NotEmpty(t, evs)
+	ds, err := b.store.Deliveries(ctx, evs[0].ID)
+	require.NoError(t, err)
+	return evs[0], ds
 }
 
 func deliveryIDs(ds []models.Delivery) []string {
@@ -251,9 +260,8 @@ func TestAnEventStoredBeforeCanonicalBodiesIsSignedOverItsCanonicalForm(t *testi
 	for _, name := range []string{"written-now", "written-before"} {
 		e, err := b.store.GetEntity(ctx, b.app.ID, "user", name)
 		require.NoError(t, err)
-		evs, err := b.store.EventsForEntity(ctx, b.app.ID, e.ID)
-		require.NoError(t, err)
-		require.True(t, evs[0].BodyCanonical, "an event written now is marked canonical")
+		ev, _ := b.firstEvent(t, e.ID)
+		require.True(t, ev.BodyCanonical, "an event written now is marked canonical")
 	}
 	// The second event as a body stored before migration 00019 may be: same JSON, other bytes.
 	legacy := ds[1].EventID

@@ -186,10 +186,7 @@ func TestBatchJobsToAHangingDestinationHoldNoMoreThanItsHandlers(t *testing.T) {
 	for i := range n {
 		e, err := b.store.GetEntity(ctx, b.app.ID, models.KindUser, fmt.Sprintf("u-%d", i))
 		require.NoError(t, err)
-		evs, err := b.store.EventsForEntity(ctx, b.app.ID, e.ID)
-		require.NoError(t, err)
-		ds, err := b.store.Deliveries(ctx, evs[0].ID)
-		require.NoError(t, err)
+		_, ds := b.firstEvent(t, e.ID)
 		require.Len(t, ds, 2)
 		for _, d := range ds {
 			byDestination[d.DestinationID] = append(byDestination[d.DestinationID], d.ID)
