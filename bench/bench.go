@@ -21,6 +21,9 @@ type Config struct {
 	PGBin string
 	// PGPort and RedisPort are the ports of the benchmark's own servers.
 	PGPort, RedisPort int
+	// PGOptions are extra server settings ("-c name=value …") of the benchmark's
+	// PostgreSQL, such as auto_explain's, to look at plans under load.
+	PGOptions string
 	// Entities, Events and Transactions shape the load: each entity gets Events session
 	// events and Transactions transactions.
 	Entities, Events, Transactions int
@@ -163,7 +166,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	logf(cfg, "starting PostgreSQL on %d and Redis on %d", cfg.PGPort, cfg.RedisPort)
-	if e.pg, err = startPostgres(ctx, cfg.PGBin, dir, cfg.PGPort); err != nil {
+	if e.pg, err = startPostgres(ctx, cfg.PGBin, dir, cfg.PGPort, cfg.PGOptions); err != nil {
 		return nil, err
 	}
 	defer e.pg.stop()

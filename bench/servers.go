@@ -83,7 +83,7 @@ func (p *postgres) pgCommand(ctx context.Context, tool string, args ...string) *
 }
 
 // startPostgres creates a fresh cluster in dir/pg and starts it on port.
-func startPostgres(ctx context.Context, bin, dir string, port int) (*postgres, error) {
+func startPostgres(ctx context.Context, bin, dir string, port int, extra string) (*postgres, error) {
 	p := &postgres{bin: bin, dir: filepath.Join(dir, "pg"), port: port}
 	if err := os.MkdirAll(p.dir, 0o700); err != nil {
 		return nil, err
@@ -114,6 +114,9 @@ func startPostgres(ctx context.Context, bin, dir string, port int) (*postgres, e
 	// recommends the same setting for production.
 	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c max_connections=300 "+
 		"-c shared_preload_libraries=pg_stat_statements -c autovacuum_naptime=5s", port, p.dir)
+	if extra != "" {
+		opts += " " + extra
+	}
 	start := func() ([]byte, error) {
 		return p.pgCommand(ctx, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "-l", filepath.Join(p.dir, "log"),
 			"-o", opts, "-w", "-t", "60", "start").CombinedOutput()

@@ -43,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := bench.Config{Log: stderr}
 	fs.StringVar(&cfg.PGBin, "pg-bin", "/usr/lib/postgresql/15/bin", "directory of initdb, pg_ctl and pgbench")
 	fs.IntVar(&cfg.PGPort, "pg-port", 25532, "port of the benchmark's own PostgreSQL")
+	fs.StringVar(&cfg.PGOptions, "pg-options", "", "extra settings of the benchmark's PostgreSQL, as pg_ctl -o takes them "+
+		"(\"-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=5ms\" logs slow plans; -keep keeps the log)")
 	fs.IntVar(&cfg.RedisPort, "redis-port", 26479, "port of the benchmark's own Redis")
 	fs.IntVar(&cfg.Entities, "entities", 200, "entities in the load")
 	fs.IntVar(&cfg.Events, "events", 15, "session events per entity")
