@@ -85,6 +85,13 @@ func (s *Store) evaluateTransactions(ctx context.Context, id string, limit int, 
 			outcome = TxAlreadyEvaluated
 			return nil
 		}
+		if s.dialect == Postgres {
+			// The parties are written once each, at the transaction's end, however many of
+			// the batch's transactions they take part in (session_deferred.go): nothing in
+			// an evaluation reads an entity back from its table, each starts from parties.
+			tx.batch = newBatchReads()
+			tx.batch.deferred = true
+		}
 		queued, invalid, err := readEvaluations(tx, items)
 		if err != nil {
 			return err
@@ -271,6 +278,10 @@ func transactionParties(t *Transaction) []entityRef {
 	return refs
 }
 
+// evaluationColumns are the columns of a transaction its evaluation sets.
+var evaluationColumns = []string{"status", "score", "matched_rules", "status_reason", "subject_id", "counterparty_id",
+	"evaluated_at", "updated_at"}
+
 // evaluateQueued evaluates one transaction of a batch under its parties' locks (parties
 // holds them, as the evaluations before it in the batch left them).
 func (s *Store) evaluateQueued(tx *txn, q *queuedTransaction, parties map[entityRef]*Entity) (TxOutcome, error) {
@@ -307,7 +318,7 @@ func (s *Store) evaluateQueued(tx *txn, q *queuedTransaction, parties map[entity
 	if counterparty != nil {
 		t.CounterpartyID = &counterparty.ID
 	}
-	if err := tx.Save(t).Error; err != nil {
+	if err := tx.Model(t).Select(evaluationColumns).Updates(t).Error; err != nil {
 		return "", err
 	}
 	w := newEntityWriter(tx, subject)

@@ -236,25 +236,25 @@ func (s *Store) txFacts(tx *txn, app *Application, t *Transaction, subject, coun
 	f.SubjectAllowlisted = allowlisted
 	velocity, _ := time.ParseDuration(app.Settings.Rules.Velocity.Window)
 	volume, _ := time.ParseDuration(app.Settings.Rules.Volume.Window)
-	window := func() *gorm.DB {
-		return tx.Model(&Transaction{}).Where(
-			"application_id = ? AND subject_kind = ? AND subject_vendor_data = ? AND transaction_at <= ?",
-			t.ApplicationID, t.SubjectKind, t.SubjectVendorData, t.TransactionAt)
-	}
-	var count int64
-	if err := window().Where("transaction_at > ?", t.TransactionAt.Add(-velocity)).Count(&count).Error; err != nil {
-		return f, err
-	}
-	f.WindowCount = int(count)
-	// Summed as whole units and leftover millionths, two integer sums that cannot
-	// overflow (a single sum of millionths could, at ten maximal amounts).
-	var sum struct{ Units, Micros int64 }
-	err := window().Where("transaction_at > ? AND status <> ?", t.TransactionAt.Add(-volume), rules.TxDeclined).
-		Select("COALESCE(SUM(amount_default_micros / 1000000), 0) AS units, " +
-			"COALESCE(SUM(amount_default_micros % 1000000), 0) AS micros").Scan(&sum).Error
+	// Both windows end at the transaction's time and are read in one statement: the count
+	// of the velocity window and, as whole units and leftover millionths (two integer
+	// sums that cannot overflow, where a single sum of millionths could at ten maximal
+	// amounts), the volume of the volume window's transactions not declined.
+	velocityFrom, volumeFrom := t.TransactionAt.Add(-velocity), t.TransactionAt.Add(-volume)
+	var w struct{ Count, Units, Micros int64 }
+	err := tx.Model(&Transaction{}).
+		Select("COUNT(*) FILTER (WHERE transaction_at > ?) AS count, "+
+			"COALESCE(SUM(amount_default_micros / 1000000) FILTER (WHERE transaction_at > ? AND status <> ?), 0) AS units, "+
+			"COALESCE(SUM(amount_default_micros % 1000000) FILTER (WHERE transaction_at > ? AND status <> ?), 0) AS micros",
+			velocityFrom, volumeFrom, rules.TxDeclined, volumeFrom, rules.TxDeclined).
+		Where("application_id = ? AND subject_kind = ? AND subject_vendor_data = ? AND transaction_at <= ? AND transaction_at > ?",
+			t.ApplicationID, t.SubjectKind, t.SubjectVendorData, t.TransactionAt, minTime(velocityFrom, volumeFrom)).
+		Find(&w).Error
 	if err != nil {
 		return f, err
 	}
+	f.WindowCount = int(w.Count)
+	sum := struct{ Units, Micros int64 }{w.Units, w.Micros}
 	f.WindowVolume = decimal.NewFromInt(sum.Units).Add(rules.FromMicros(sum.Micros))
 	if counterparty != nil {
 		f.CounterpartyStatus = counterparty.Status
@@ -269,6 +269,14 @@ func (s *Store) txFacts(tx *txn, app *Application, t *Transaction, subject, coun
 		f.CounterpartyWatchlisted = n > 0
 	}
 	return f, nil
+}
+
+// minTime returns the earlier of a and b.
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // txSettings parses the settings the transaction rules use.

@@ -223,6 +223,32 @@ func TestVelocityAndVolumeWindows(t *testing.T) {
 	})
 }
 
+func TestVolumeLeavesDeclinedTransactionsOut(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, b bundle) {
+		_, err := b.store.CreateEntity(context.Background(), b.app.ID,
+			models.NewEntity{Kind: models.KindBusiness, VendorData: "shady", Status: rules.EntityBlocked})
+		require.NoError(t, err)
+		// Six of 9,999.99 within a day, the third declined (its counterparty is blocked):
+		// the volume window holds the five others, 49,999.95, and does not match, as it
+		// would with the declined one counted...
+		for i := range 6 {
+			in := newTx(fmt.Sprintf("c-%d", i+1), "careful", "9999.99", "USD", txBase.Add(time.Duration(i)*time.Hour))
+			if i == 2 {
+				in.Counterparty = &models.Party{Kind: models.KindBusiness, VendorData: "shady"}
+			}
+			tx := submitAndEvaluate(t, b, in)
+			if i == 2 {
+				require.Equal(t, rules.TxDeclined, tx.Status)
+				continue
+			}
+			require.Empty(t, matched(tx), "transaction %d", i+1)
+		}
+		// ...and five more cents do.
+		edge := submitAndEvaluate(t, b, newTx("c-7", "careful", "0.05", "USD", txBase.Add(6*time.Hour)))
+		require.Equal(t, []string{"volume"}, matched(edge))
+	})
+}
+
 func TestBlockedPartiesDecline(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, b bundle) {
 		ctx := context.Background()
