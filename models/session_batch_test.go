@@ -185,6 +185,38 @@ func TestABatchOnKnownEntitiesIsAppliedAsOneByOne(t *testing.T) {
 	})
 }
 
+// A batch finds the sessions its events name whatever characters their ids hold (they
+// go to PostgreSQL as one array literal): each session keeps one history, not two.
+func TestABatchFindsSessionsWhateverTheirIDs(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, b bundle) {
+		ctx := context.Background()
+		sids := []string{`quote"d`, `back\slash`, `com,ma`, `{braces}`, `sp ace`, `NULL`, `ünï-cödé`, `''`}
+		var rest []models.SessionEventInput
+		for i, sid := range sids {
+			vd := fmt.Sprintf("odd-%d", i%3)
+			apply(t, b, ev(vd, sid, rules.SessionNotStarted, base+int64(i), nil))
+			rest = append(rest, ev(vd, sid, rules.SessionInProgress, base+int64(i)+50, nil))
+		}
+		ids := ingestShuffled(t, b, rest)
+		_, err := b.store.ApplySessionEvent(ctx, ids[0])
+		require.NoError(t, err)
+		for _, id := range ids {
+			item, err := b.store.InboxItem(ctx, b.app.ID, id)
+			require.NoError(t, err)
+			require.Equal(t, models.InboxApplied, item.State, "one job applied the whole batch")
+		}
+		for _, sid := range sids {
+			r, err := b.store.GetSession(ctx, b.app.ID, sid)
+			require.NoError(t, err, sid)
+			require.Len(t, r.History, 2, sid)
+			require.Equal(t, rules.SessionInProgress, r.Status, sid)
+		}
+		for i := range 3 {
+			require.Equal(t, 3-i/2, entity(t, b, fmt.Sprintf("odd-%d", i)).SessionCount)
+		}
+	})
+}
+
 // An item of a batch that holds no valid session event fails for good on its own; the
 // others of its batch are applied.
 func TestAnInvalidItemInABatchFailsAlone(t *testing.T) {

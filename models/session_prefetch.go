@@ -88,7 +88,7 @@ func (s *Store) prefetchBatch(tx *txn, queued []*queuedSession) (*batchReads, er
 	if len(entityIDs) == 0 {
 		return r, nil
 	}
-	if err := r.readSessions(tx, queued, entityIDs); err != nil {
+	if err := r.readSessions(tx, queued); err != nil {
 		return nil, err
 	}
 	if err := r.readCounts(tx, entityIDs); err != nil {
@@ -121,24 +121,62 @@ func lockLiveEntities(tx *txn, appID string, pairs [][]any) ([]*Entity, map[enti
 	return found, live, nil
 }
 
-// readSessions reads the sessions of the locked entityIDs that queued names.
-func (r *batchReads) readSessions(tx *txn, queued []*queuedSession, entityIDs []string) error {
-	names := map[string]bool{}
-	var sessionIDs []string
+// readSessions reads the sessions that queued names of the entities the batch locked,
+// as (entity, session id) pairs joined to the sessions' unique index: one probe per
+// pair. (Two IN lists, entity_id IN … AND session_id IN …, made PostgreSQL either scan
+// the whole table, 1.8 ms at 14,000 sessions and growing with it, or probe every
+// combination of the two lists, 64 × 64.)
+func (r *batchReads) readSessions(tx *txn, queued []*queuedSession) error {
+	seen := map[sessionRef]bool{}
+	var entityIDs, sessionIDs []string
 	for _, q := range queued {
-		if !names[q.in.SessionID] {
-			names[q.in.SessionID] = true
-			sessionIDs = append(sessionIDs, q.in.SessionID)
+		e := r.entities[entityRef{q.item.ApplicationID, entityKey{q.in.Kind, q.in.VendorData}}]
+		if e == nil {
+			continue // not locked by the batch: its events read their own
+		}
+		ref := sessionRef{e.ID, q.in.SessionID}
+		if !seen[ref] {
+			seen[ref] = true
+			entityIDs, sessionIDs = append(entityIDs, e.ID), append(sessionIDs, q.in.SessionID)
 		}
 	}
+	if len(entityIDs) == 0 {
+		return nil
+	}
 	var sessions []*Session
-	if err := tx.Where("entity_id IN ? AND session_id IN ?", entityIDs, sessionIDs).Find(&sessions).Error; err != nil {
+	err := tx.Raw(`SELECT s.* FROM sessions AS s
+		JOIN unnest(CAST(? AS uuid[]), CAST(? AS text[])) AS k(entity_id, session_id)
+		ON s.entity_id = k.entity_id AND s.session_id = k.session_id`,
+		arrayLiteral(entityIDs), arrayLiteral(sessionIDs)).Find(&sessions).Error
+	if err != nil {
 		return fmt.Errorf("read the batch's sessions: %w", err)
 	}
 	for _, sess := range sessions {
 		r.sessions[sessionRef{sess.EntityID, sess.SessionID}] = sess
 	}
 	return nil
+}
+
+// arrayLiteral writes values as a PostgreSQL array literal of quoted elements (any
+// text, commas, braces and quotes included), for a parameter cast to an array type.
+func arrayLiteral(values []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, v := range values {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for _, c := range []byte(v) {
+			if c == '"' || c == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(c)
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // readAllowlisted reads which prefetched entities are on an allowlist (entry type kind,
