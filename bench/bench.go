@@ -33,6 +33,9 @@ type Config struct {
 	Pace float64
 	// PacedSeconds bounds the paced phase's length.
 	PacedSeconds float64
+	// NoSettle starts the paced phase as soon as the max phase's work is done, without
+	// the VACUUM ANALYZE that otherwise clears what the max phase left autovacuum.
+	NoSettle bool
 	// Timeout bounds the wait for one phase's webhooks.
 	Timeout time.Duration
 	// Variants are the process counts to run, e.g. 1 for 1+1 and 2 for 2+2, each with
@@ -348,6 +351,14 @@ func (e *env) variant(ctx context.Context, spec VariantSpec, first, last bool) (
 		return v, err
 	}
 	quiesce(ctx, e.db, e.cfg.Timeout)
+	if !e.cfg.NoSettle {
+		// The paced phase measures latency at its rate, not the max phase's aftermath:
+		// left alone, autovacuum passes over what the max phase churned land in the paced
+		// phase's first seconds (each slows everything for about a second on two cores).
+		if err := e.db.vacuum(ctx); err != nil {
+			return v, fmt.Errorf("vacuum after the max phase: %w", err)
+		}
+	}
 
 	rate := e.cfg.Pace * v.Max.EndToEndPerSec
 	if rate > 0 {

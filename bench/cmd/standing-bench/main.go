@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Transactions, "transactions", 3, "transactions per entity")
 	fs.IntVar(&cfg.Clients, "clients", 16, "concurrent clients (also pgbench's)")
 	fs.Float64Var(&cfg.Pace, "pace", 0.5, "paced phase rate, as a fraction of the max end-to-end rate")
+	fs.BoolVar(&cfg.NoSettle, "no-settle", false, "start the paced phase right after the max phase, without VACUUM ANALYZE first "+
+		"(its latencies then include autovacuum's passes over what the max phase churned)")
 	fs.Float64Var(&cfg.PacedSeconds, "paced-seconds", 20, "length of the paced phase")
 	fs.DurationVar(&cfg.Timeout, "timeout", 90*time.Second, "wait at most this long for a phase's webhooks")
 	variants := fs.String("variants", "1,2", "process counts to run, comma-separated: 1 is one ingest + one work process; "+
