@@ -296,14 +296,24 @@ func (s *Store) recordAttempts(ctx context.Context, reqs []recordRequest) ([]rec
 				return err
 			}
 		}
-		if len(attempts) > 0 {
-			if err := tx.CreateInBatches(attempts, insertBatchRows).Error; err != nil {
-				return fmt.Errorf("log the attempts: %w", err)
-			}
+		if err := logAttempts(tx, attempts); err != nil {
+			return fmt.Errorf("log the attempts: %w", err)
 		}
 		return endFailureStreaks(tx, healthy)
 	})
 	return out, err
+}
+
+// logAttempts writes attempts into the delivery log: with COPY on PostgreSQL, a
+// multi-row insert on SQLite.
+func logAttempts(tx *txn, attempts []*DeliveryAttempt) error {
+	switch {
+	case len(attempts) == 0:
+		return nil
+	case tx.canCopy():
+		return tx.copyRows("delivery_attempts", attemptColumns, attemptRows(attempts, tx.Now()))
+	}
+	return tx.CreateInBatches(attempts, insertBatchRows).Error
 }
 
 // decidedAttempt is what the policy decided of one attempt, and the delivery's columns

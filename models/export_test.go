@@ -89,3 +89,48 @@ func (s *Store) CountForTest(ctx context.Context, table, where string, args ...a
 	err := s.db.WithContext(ctx).Table(table).Where(where, args...).Count(&n).Error
 	return n, err
 }
+
+// CopiedRows are rows written through COPY and read back through gorm.
+type CopiedRows struct {
+	Event    OutboxEvent
+	Delivery Delivery
+	Activity Activity
+	History  SessionEvent
+	Attempt  DeliveryAttempt
+}
+
+// CopyRoundTripForTest writes in into copies of their tables (temporary, without keys)
+// through COPY, as a transaction's end writes them, and reads them back through gorm.
+func (s *Store) CopyRoundTripForTest(ctx context.Context, in CopiedRows) (CopiedRows, error) {
+	var out CopiedRows
+	err := s.transaction(ctx, func(tx *txn) error {
+		if !tx.canCopy() {
+			return errNoCopy
+		}
+		for _, c := range []struct {
+			table   string
+			columns []string
+			rows    [][]any
+			dest    any
+		}{
+			{"outbox_events", eventColumns, eventRows([]*OutboxEvent{&in.Event}, tx.Now()), &out.Event},
+			{"deliveries", deliveryColumns, deliveryRows([]*Delivery{&in.Delivery}, tx.Now()), &out.Delivery},
+			{"activities", activityColumns, activityRows([]*Activity{&in.Activity}, tx.Now()), &out.Activity},
+			{"session_events", sessionEventColumns, sessionEventRows([]*SessionEvent{&in.History}), &out.History},
+			{"delivery_attempts", attemptColumns, attemptRows([]*DeliveryAttempt{&in.Attempt}, tx.Now()), &out.Attempt},
+		} {
+			copied := "copied_" + c.table
+			if err := tx.Exec("CREATE TEMPORARY TABLE " + copied + " (LIKE " + c.table + " INCLUDING DEFAULTS) ON COMMIT DROP").Error; err != nil {
+				return err
+			}
+			if err := tx.copyRows(copied, c.columns, c.rows); err != nil {
+				return err
+			}
+			if err := tx.Table(copied).Take(c.dest).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -61,13 +61,17 @@ type txn struct {
 	// application's audit chain just before the commit (chain.go).
 	audits []*StatusChange
 	// rows are the append-only rows the transaction wrote (events, deliveries, timeline
-	// entries, session history), inserted with one multi-row statement per table just
-	// before the commit. Nothing reads them back in the transaction that writes them.
+	// entries, session history), written just before the commit with one COPY per table
+	// on PostgreSQL (copy_rows.go), one multi-row insert per table on SQLite. Nothing
+	// reads them back in the transaction that writes them.
 	rows pendingRows
 	// apps caches the applications the transaction read (settings, secrets), by id.
 	apps map[string]*Application
 	// batch holds what a batch of session events read up front; nil otherwise.
 	batch *batchReads
+	// conn is the PostgreSQL connection the transaction runs on, for COPY (copy_rows.go);
+	// nil on SQLite.
+	conn *sql.Conn
 }
 
 // pendingRows are rows a transaction inserts at its end, table by table.
@@ -92,6 +96,13 @@ const insertBatchRows = 500
 func (t *txn) flushRows() error {
 	if err := t.flushUpserts(); err != nil {
 		return err
+	}
+	if t.canCopy() {
+		if err := t.copyPending(); err != nil {
+			return err
+		}
+		t.rows = pendingRows{}
+		return nil
 	}
 	r := &t.rows
 	for _, table := range []struct {
@@ -168,7 +179,7 @@ func (t *txn) deliver(ref DeliveryRef) {
 // is handed to the after-commit hook.
 func (s *Store) transaction(ctx context.Context, fn func(tx *txn) error) error {
 	t := &txn{store: s}
-	err := s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
+	err := s.inTransaction(ctx, t, func(db *gorm.DB) error {
 		t.DB = db
 		if err := fn(t); err != nil {
 			return err
@@ -178,9 +189,33 @@ func (s *Store) transaction(ctx context.Context, fn func(tx *txn) error) error {
 		}
 		// Last, so that the chain head is the last lock the transaction takes.
 		return appendChain(t, t.audits)
-	}, &sql.TxOptions{})
+	})
 	if err == nil && s.afterCommit != nil && !t.due.empty() {
 		s.afterCommit(ctx, t.due)
 	}
 	return err
+}
+
+// inTransaction runs body in a database transaction. On PostgreSQL the transaction runs
+// on a connection of its own, t.conn, so that its append-only rows can go through COPY
+// on the same connection (copy_rows.go); the connection goes back to the pool as soon as
+// the transaction ends, before the after-commit hook (a stalled Redis must not hold it).
+func (s *Store) inTransaction(ctx context.Context, t *txn, body func(db *gorm.DB) error) error {
+	if s.dialect != Postgres {
+		return s.db.WithContext(ctx).Transaction(body, &sql.TxOptions{})
+	}
+	pool, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	if t.conn, err = pool.Conn(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		_ = t.conn.Close()
+		t.conn = nil
+	}()
+	db := s.db.Session(&gorm.Session{Context: ctx, NewDB: true})
+	db.Statement.ConnPool = t.conn
+	return db.Transaction(body, &sql.TxOptions{})
 }
