@@ -19,10 +19,14 @@ type Limiter struct {
 }
 
 // destinationSlots are one destination's handler and request slots: a slot is taken
-// by sending into its channel and given back by receiving from it.
+// by sending into its channel and given back by receiving from it. users counts the
+// callers holding or waiting for one of them (under the Limiter's mutex): a destination
+// no one uses has no entry, so that the map holds only the destinations in use, however
+// many come and go over a process's life.
 type destinationSlots struct {
 	handlers chan struct{}
 	requests chan struct{}
+	users    int
 }
 
 // NewLimiter returns a Limiter allowing each destination handlers delivery handlers and
@@ -31,7 +35,8 @@ func NewLimiter(handlers, requests int) *Limiter {
 	return &Limiter{handlers: max(handlers, 1), requests: max(requests, 1), keys: map[string]*destinationSlots{}}
 }
 
-func (l *Limiter) slots(key string) *destinationSlots {
+// use returns key's slots, counting one more user of them.
+func (l *Limiter) use(key string) *destinationSlots {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s, ok := l.keys[key]
@@ -39,7 +44,41 @@ func (l *Limiter) slots(key string) *destinationSlots {
 		s = &destinationSlots{handlers: make(chan struct{}, l.handlers), requests: make(chan struct{}, l.requests)}
 		l.keys[key] = s
 	}
+	s.users++
 	return s
+}
+
+// done counts one user of key's slots less, forgetting them when it was the last: every
+// slot is back then, and new slots are the same as these.
+func (l *Limiter) done(key string, s *destinationSlots) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s.users--; s.users == 0 && l.keys[key] == s {
+		delete(l.keys, key)
+	}
+}
+
+// Destinations is the number of destinations whose slots someone holds or waits for.
+func (l *Limiter) Destinations() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.keys)
+}
+
+// takeOf takes one of key's handler (or request) slots, waiting at most wait, and
+// returns its release.
+func (l *Limiter) takeOf(ctx context.Context, key string, requests bool, wait time.Duration) (func(), bool) {
+	s := l.use(key)
+	slots := s.handlers
+	if requests {
+		slots = s.requests
+	}
+	release, ok := take(ctx, slots, wait)
+	if !ok {
+		l.done(key, s)
+		return nil, false
+	}
+	return func() { release(); l.done(key, s) }, true
 }
 
 // take takes a slot of slots, waiting at most wait for one (a healthy destination's
@@ -68,22 +107,21 @@ func take(ctx context.Context, slots chan struct{}, wait time.Duration) (func(),
 // Hold takes one of key's handler slots for a job's run, waiting at most wait, and
 // returns its release.
 func (l *Limiter) Hold(ctx context.Context, key string, wait time.Duration) (func(), bool) {
-	return take(ctx, l.slots(key).handlers, wait)
+	return l.takeOf(ctx, key, false, wait)
 }
 
 // Request takes one of key's request slots, waiting at most wait, and returns its
 // release.
 func (l *Limiter) Request(ctx context.Context, key string, wait time.Duration) (func(), bool) {
-	return take(ctx, l.slots(key).requests, wait)
+	return l.takeOf(ctx, key, true, wait)
 }
 
 // TryRequests takes up to n free request slots of key without waiting and returns
 // their releases (none when the destination's requests are at their cap).
 func (l *Limiter) TryRequests(key string, n int) []func() {
-	slots := l.slots(key).requests
 	var releases []func()
 	for len(releases) < n {
-		release, ok := take(context.Background(), slots, 0)
+		release, ok := l.takeOf(context.Background(), key, true, 0)
 		if !ok {
 			break
 		}

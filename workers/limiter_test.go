@@ -2,6 +2,8 @@ package workers_test
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,4 +65,53 @@ func TestLimiterWaitsForASlotUntilItFrees(t *testing.T) {
 	cancel()
 	_, ok = l.Request(cancelled, "a", 5*time.Second)
 	require.False(t, ok, "a cancelled wait gives up")
+}
+
+// The limiter keeps the slots of the destinations in use only: once every slot of a
+// destination is back, its entry goes, and its caps hold as before when it comes back,
+// also with many callers racing over a few destinations.
+func TestLimiterForgetsDestinationsNoOneUses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := workers.NewLimiter(2, 3)
+	var releases []func()
+	for _, key := range []string{"a", "b", "c"} {
+		h, ok := l.Hold(ctx, key, 0)
+		require.True(t, ok)
+		releases = append(releases, h)
+		releases = append(releases, l.TryRequests(key, 5)...)
+	}
+	require.Len(t, releases, 3*(1+3), "one handler and three requests per destination")
+	require.Equal(t, 3, l.Destinations())
+	_, ok := l.Request(ctx, "a", 0)
+	require.False(t, ok, "a's requests are at their cap")
+	require.Equal(t, 3, l.Destinations(), "a refused request leaves no user behind")
+	for _, release := range releases {
+		release()
+	}
+	require.Zero(t, l.Destinations())
+
+	var inFlight, most atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			key := []string{"x", "y"}[i%2]
+			for range 50 {
+				release, ok := l.Request(ctx, key, time.Second)
+				if !ok {
+					continue
+				}
+				if key == "x" {
+					n := inFlight.Add(1)
+					for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+					}
+					inFlight.Add(-1)
+				}
+				release()
+			}
+		})
+	}
+	wg.Wait()
+	require.LessOrEqual(t, most.Load(), int32(3), "x never had more than its cap of requests in flight")
+	require.Zero(t, l.Destinations())
 }
