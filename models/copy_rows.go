@@ -1,6 +1,7 @@
 package models
 
 import (
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
@@ -28,17 +29,38 @@ func (t *txn) copyRows(table string, columns []string, rows [][]any) error {
 	if t.conn == nil {
 		return errNoCopy
 	}
-	return t.conn.Raw(func(driverConn any) error {
+	ctx := t.Statement.Context
+	if err := ctx.Err(); err != nil {
+		return err // ended: say so, not the closed connection database/sql leaves
+	}
+	err := t.conn.Raw(func(driverConn any) (err error) {
+		// Neither a panic nor driver.ErrBadConn may leave this function: on either,
+		// database/sql closes the connection, and waits for it forever, since the open
+		// transaction holds it. (pgx encodes the rows in a goroutine of its own, where a
+		// panic would end the process; the values here are plain types its encoders
+		// take without one.)
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("COPY into %s: %v", table, p)
+			}
+		}()
 		c, ok := driverConn.(*stdlib.Conn)
 		if !ok {
 			return errNoCopy
 		}
-		n, err := c.Conn().CopyFrom(t.Statement.Context, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
-		if err == nil && n != int64(len(rows)) {
-			err = fmt.Errorf("copied %d of %d rows", n, len(rows))
+		n, err := c.Conn().CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
+		switch {
+		case errors.Is(err, driver.ErrBadConn):
+			return &Error{Kind: Unavailable, Msg: "the database is unavailable", Err: errors.New(err.Error())}
+		case err == nil && n != int64(len(rows)):
+			return fmt.Errorf("copied %d of %d rows", n, len(rows))
 		}
 		return err
 	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w (%v)", ctx.Err(), err) // the context ended during the COPY
+	}
+	return err
 }
 
 // canCopy reports whether t writes its append-only rows with COPY.

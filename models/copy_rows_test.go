@@ -51,3 +51,13 @@ func TestCopyWritesEveryFieldInItsColumn(t *testing.T) {
 		d.CycleStartedAt, &out.Activity.CreatedAt, &out.History.EventAt, &out.History.ReceivedAt, &out.Attempt.CreatedAt)
 	require.Equal(t, in, out)
 }
+
+// A transaction whose context ends before its COPY says so: the caller gave up, the
+// database is not unavailable (database/sql closes the connection of a cancelled
+// transaction, and COPY on it would report the closed connection).
+func TestCopyAfterTheContextEndedSaysSo(t *testing.T) {
+	t.Parallel()
+	err := testkit.PostgresStore(t).CopyAfterCancelForTest()
+	require.ErrorIs(t, err, context.Canceled)
+	require.False(t, models.IsUnavailable(err), "%v", err)
+}

@@ -134,3 +134,15 @@ func (s *Store) CopyRoundTripForTest(ctx context.Context, in CopiedRows) (Copied
 	})
 	return out, err
 }
+
+// CopyAfterCancelForTest ends a transaction's context before its end writes an event
+// through COPY, and returns what the transaction returned.
+func (s *Store) CopyAfterCancelForTest() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	return s.transaction(ctx, func(tx *txn) error {
+		cancel()
+		tx.rows.events = append(tx.rows.events, &OutboxEvent{ID: newID(), ApplicationID: newID(), Type: "x", Body: "{}"})
+		return nil
+	})
+}

@@ -246,7 +246,9 @@ func (r *batchReads) isAllowlisted(appID, kind, vendorData string) (on, known bo
 }
 
 // allowlistRead records an allowlist lookup made under the entity's lock or its
-// vendor_data lock (an allowlist entry added meanwhile waits for either).
+// vendor_data lock. The batch answers later lookups of the entity from it: an allowlist
+// entry that commits while the batch runs (adding one takes neither lock) counts from the
+// next batch on, as it would for events the batch had applied before the entry.
 func (r *batchReads) allowlistRead(appID, kind, vendorData string, on bool) {
 	if r != nil {
 		ref := entityRef{appID, entityKey{kind, vendorData}}
