@@ -53,7 +53,7 @@ func (t *txn) copyRows(table string, columns []string, rows [][]any) error {
 		n, err := c.Conn().CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
 		switch {
 		case errors.Is(err, driver.ErrBadConn):
-			return &Error{Kind: Unavailable, Msg: "the database is unavailable", Err: errors.New(err.Error())}
+			return unavailableError(errors.New(err.Error())) // the cause without ErrBadConn in its chain
 		case err == nil && n != int64(len(rows)):
 			return fmt.Errorf("copied %d of %d rows", n, len(rows))
 		}

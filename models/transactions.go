@@ -254,8 +254,7 @@ func (s *Store) txFacts(tx *txn, app *Application, t *Transaction, subject, coun
 		return f, err
 	}
 	f.WindowCount = int(w.Count)
-	sum := struct{ Units, Micros int64 }{w.Units, w.Micros}
-	f.WindowVolume = decimal.NewFromInt(sum.Units).Add(rules.FromMicros(sum.Micros))
+	f.WindowVolume = decimal.NewFromInt(w.Units).Add(rules.FromMicros(w.Micros))
 	if counterparty != nil {
 		f.CounterpartyStatus = counterparty.Status
 		var n int64

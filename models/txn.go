@@ -91,19 +91,27 @@ type pendingRows struct {
 // 65,535 parameters in a statement).
 const insertBatchRows = 500
 
-// flushRows inserts the rows the transaction wrote, in an order their foreign keys
-// accept (events before the deliveries of them).
+// flushRows writes the rows the transaction wrote, in an order their foreign keys
+// accept (events before the deliveries of them): the deferred upserts, then the
+// append-only rows, with COPY where the transaction can (copy_rows.go).
 func (t *txn) flushRows() error {
 	if err := t.flushUpserts(); err != nil {
 		return err
 	}
+	write := t.insertPending
 	if t.canCopy() {
-		if err := t.copyPending(); err != nil {
-			return err
-		}
-		t.rows = pendingRows{}
-		return nil
+		write = t.copyPending
 	}
+	if err := write(); err != nil {
+		return err
+	}
+	t.rows = pendingRows{}
+	return nil
+}
+
+// insertPending writes the transaction's pending append-only rows with one multi-row
+// insert per table (SQLite), in the order copyPending writes them.
+func (t *txn) insertPending() error {
 	r := &t.rows
 	for _, table := range []struct {
 		rows any
@@ -122,7 +130,6 @@ func (t *txn) flushRows() error {
 			return fmt.Errorf("write %s: %w", table.what, err)
 		}
 	}
-	t.rows = pendingRows{}
 	return nil
 }
 

@@ -57,7 +57,13 @@ func Classify(err error) error {
 	if err == nil || (errors.As(err, &me) && me.Kind == Unavailable) || !IsUnavailable(err) {
 		return err
 	}
-	return &Error{Kind: Unavailable, Msg: "the database is unavailable", Err: err}
+	return unavailableError(err)
+}
+
+// unavailableError is the Error of kind Unavailable that cause (the database's own
+// error, kept in the chain) amounts to.
+func unavailableError(cause error) *Error {
+	return &Error{Kind: Unavailable, Msg: "the database is unavailable", Err: cause}
 }
 
 // registerClassifier makes every statement's error pass through Classify, so that the

@@ -58,13 +58,6 @@ func (l *Limiter) done(key string, s *destinationSlots) {
 	}
 }
 
-// Destinations is the number of destinations whose slots someone holds or waits for.
-func (l *Limiter) Destinations() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.keys)
-}
-
 // takeOf takes one of key's handler (or request) slots, waiting at most wait, and
 // returns its release.
 func (l *Limiter) takeOf(ctx context.Context, key string, requests bool, wait time.Duration) (func(), bool) {
