@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -80,6 +81,12 @@ func (s *Store) ClaimFirstAttempt(ctx context.Context, id string, hold time.Dura
 // order of ids, nil where a delivery is done, deleted, being attempted elsewhere or
 // already attempted (its next attempt is its own job's, at its own time).
 func (s *Store) ClaimFirstAttempts(ctx context.Context, ids []string, hold time.Duration) ([]*DeliveryJob, error) {
+	return s.firstAttempts(ctx, ids, hold, time.Time{})
+}
+
+// firstAttempts is ClaimFirstAttempts that takes the deliveries takeDeliveries takes
+// without a claim.
+func (s *Store) firstAttempts(ctx context.Context, ids []string, hold time.Duration, unclaimedAfter time.Time) ([]*DeliveryJob, error) {
 	var reqs []claimRequest
 	var at []int // the position in ids of each request
 	for i, id := range ids {
@@ -91,7 +98,7 @@ func (s *Store) ClaimFirstAttempts(ctx context.Context, ids []string, hold time.
 	if len(reqs) == 0 {
 		return jobs, nil
 	}
-	claimed, err := s.claimDeliveries(ctx, reqs) // in the order of reqs
+	claimed, err := s.takeDeliveries(ctx, reqs, unclaimedAfter) // in the order of reqs
 	if err != nil {
 		return nil, err
 	}
@@ -101,11 +108,36 @@ func (s *Store) ClaimFirstAttempts(ctx context.Context, ids []string, hold time.
 	return jobs, nil
 }
 
+// TakeFirstAttempts is ClaimFirstAttempts for a batch job whose attempts end within
+// within, in a process whose relay offers a delivery again only relayAfter after it was
+// enqueued and due (STANDING_RELAY_AFTER; 0: never takes without a claim): a delivery
+// that is neither claimed nor attempted, and that no relay can offer before now+within,
+// is taken without a claim, which spares writing a version of its row between its
+// insert and its record; the others are claimed for hold. A job taken so has no
+// AttemptingUntil, and its record writes only while nobody claimed or attempted the
+// delivery since (ErrClaimLost otherwise). Nothing else takes a pending delivery that
+// was never attempted: a resend refuses pending deliveries, and the relay offers none
+// before its time.
+func (s *Store) TakeFirstAttempts(ctx context.Context, ids []string, hold, within, relayAfter time.Duration) ([]*DeliveryJob, error) {
+	var unclaimedAfter time.Time
+	if relayAfter > within {
+		unclaimedAfter = s.Now().Add(within - relayAfter)
+	}
+	return s.firstAttempts(ctx, ids, hold, unclaimedAfter)
+}
+
 // claimDeliveries claims a batch of deliveries in one transaction (the claim group's
 // write, and a batch job's claim): one UPDATE … RETURNING per kind of request, then
 // their events and destinations in one read each. A delivery asked for twice goes to the
 // first asker.
 func (s *Store) claimDeliveries(ctx context.Context, reqs []claimRequest) ([]*DeliveryJob, error) {
+	return s.takeDeliveries(ctx, reqs, time.Time{})
+}
+
+// takeDeliveries is claimDeliveries that first takes, without a claim, the deliveries
+// of reqs never attempted nor claimed, enqueued and due after unclaimedAfter (none when
+// it is zero).
+func (s *Store) takeDeliveries(ctx context.Context, reqs []claimRequest, unclaimedAfter time.Time) ([]*DeliveryJob, error) {
 	now := s.Now()
 	byKind := map[claimKind][]string{}
 	for _, r := range reqs {
@@ -116,7 +148,30 @@ func (s *Store) claimDeliveries(ctx context.Context, reqs []claimRequest) ([]*De
 	// its deliveries can be claimed again at once, one by one.
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var eventIDs, destIDs []string
+		take := func(rows []Delivery) {
+			for i := range rows {
+				claimed[rows[i].ID] = &DeliveryJob{Delivery: rows[i]}
+				eventIDs, destIDs = append(eventIDs, rows[i].EventID), append(destIDs, rows[i].DestinationID)
+			}
+		}
+		if !unclaimedAfter.IsZero() {
+			ids := make([]string, len(reqs))
+			for i, r := range reqs {
+				ids[i] = r.id
+			}
+			var rows []Delivery
+			err := tx.Where("id IN ? AND state = ? AND attempts = 0 AND attempting_until IS NULL AND enqueued_at > ? AND next_attempt_at > ?",
+				ids, DeliveryPending, unclaimedAfter, unclaimedAfter).Find(&rows).Error
+			if err != nil {
+				return fmt.Errorf("read deliveries: %w", err)
+			}
+			take(rows)
+		}
 		for kind, ids := range byKind {
+			ids = slices.DeleteFunc(ids, func(id string) bool { return claimed[id] != nil })
+			if len(ids) == 0 {
+				continue
+			}
 			var rows []Delivery
 			q := tx.Model(&rows).Clauses(clause.Returning{}).
 				Where("id IN ? AND state = ? AND (attempting_until IS NULL OR attempting_until < ?)", ids, DeliveryPending, now)
@@ -127,10 +182,7 @@ func (s *Store) claimDeliveries(ctx context.Context, reqs []claimRequest) ([]*De
 			if err != nil {
 				return fmt.Errorf("claim deliveries: %w", err)
 			}
-			for i := range rows {
-				claimed[rows[i].ID] = &DeliveryJob{Delivery: rows[i]}
-				eventIDs, destIDs = append(eventIDs, rows[i].EventID), append(destIDs, rows[i].DestinationID)
-			}
+			take(rows)
 		}
 		if len(claimed) == 0 {
 			return nil
@@ -361,9 +413,10 @@ func decideAttempt(r *recordRequest, now time.Time) decidedAttempt {
 }
 
 // writeDecisions writes decisions into their deliveries where the attempt still holds
-// its claim, and reports, for each, whether it did: one that took too long to record
-// must not overwrite what a later attempt recorded (ErrClaimLost), even when both are in
-// the batch. On PostgreSQL it is one statement for the batch.
+// its claim (an attempt taken without a claim: where nobody claimed or attempted the
+// delivery since), and reports, for each, whether it did: one that took too long to
+// record must not overwrite what a later attempt recorded (ErrClaimLost), even when both
+// are in the batch. On PostgreSQL it is one statement for the batch.
 func writeDecisions(tx *txn, decided []decidedAttempt) ([]bool, error) {
 	held := make([]bool, len(decided))
 	if len(decided) == 0 {
@@ -394,7 +447,8 @@ func writeDecisions(tx *txn, decided []decidedAttempt) ([]bool, error) {
 			CAST(? AS integer), CAST(? AS timestamptz), CAST(? AS timestamptz))`)
 		args = append(args, d.id, d.claimedUntil, d.dec.Attempt, d.dec.State, d.next.Error, d.status, d.deliveredAt, d.nextAttemptAt)
 	}
-	sql.WriteString(`) AS v WHERE d.id = v.column1 AND d.state = ? AND (v.column2 IS NULL OR d.attempting_until = v.column2)
+	sql.WriteString(`) AS v WHERE d.id = v.column1 AND d.state = ?
+		AND (d.attempting_until = v.column2 OR (v.column2 IS NULL AND d.attempting_until IS NULL AND d.attempts = v.column3 - 1))
 		RETURNING d.id, v.column2 AS claimed_until`)
 	args = append(args, DeliveryPending)
 	var written []struct {
@@ -436,6 +490,8 @@ func writeDecision(tx *txn, d decidedAttempt) (bool, error) {
 	q := tx.Model(&Delivery{}).Where("id = ? AND state = ?", d.id, DeliveryPending)
 	if d.claimedUntil != nil {
 		q = q.Where("attempting_until = ?", *d.claimedUntil)
+	} else {
+		q = q.Where("attempting_until IS NULL AND attempts = ?", d.dec.Attempt-1)
 	}
 	res := q.Updates(updates)
 	if res.Error != nil {

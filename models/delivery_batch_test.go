@@ -150,3 +150,99 @@ func TestAnAttemptThatOutlivedItsClaimIsNotRecorded(t *testing.T) {
 		})
 	}
 }
+
+func TestAFreshBatchIsTakenWithoutAClaim(t *testing.T) {
+	t.Parallel()
+	for _, engine := range testkit.Engines() {
+		t.Run(engine.Name, func(t *testing.T) {
+			t.Parallel()
+			f := newDeliveryFixture(t, engine)
+			ctx := context.Background()
+			const hold, within, relayAfter = time.Minute, 15 * time.Second, 30 * time.Second
+			old := f.pendingDelivery(t, "old")
+			f.clock.Advance(20 * time.Second) // old's relay window no longer covers an attempt
+			fresh, again, elsewhere := f.pendingDelivery(t, "fresh"), f.pendingDelivery(t, "again"), f.pendingDelivery(t, "elsewhere")
+			claimed, err := f.store.ClaimDelivery(ctx, elsewhere, hold)
+			require.NoError(t, err)
+			require.NotNil(t, claimed)
+			before, err := f.store.GetDelivery(ctx, fresh)
+			require.NoError(t, err)
+
+			f.clock.Advance(time.Second)
+			jobs, err := f.store.TakeFirstAttempts(ctx, []string{old, fresh, elsewhere, again}, hold, within, relayAfter)
+			require.NoError(t, err)
+			require.Len(t, jobs, 4)
+			require.NotNil(t, jobs[0])
+			require.NotNil(t, jobs[0].Delivery.AttemptingUntil, "a delivery the relay may offer before the attempt ends is claimed")
+			require.True(t, jobs[0].Delivery.AttemptingUntil.Equal(f.clock.Now().Add(hold)))
+			require.NotNil(t, jobs[1])
+			require.Nil(t, jobs[1].Delivery.AttemptingUntil, "a fresh delivery is taken without a claim")
+			require.Equal(t, f.failing.ID, jobs[1].Destination.ID)
+			require.Equal(t, "user.data.updated", jobs[1].Event.Type)
+			require.Nil(t, jobs[2], "a delivery claimed elsewhere is not taken")
+			require.NotNil(t, jobs[3])
+			after, err := f.store.GetDelivery(ctx, fresh)
+			require.NoError(t, err)
+			require.Nil(t, after.AttemptingUntil)
+			require.True(t, after.UpdatedAt.Equal(before.UpdatedAt), "taking without a claim writes nothing")
+			stored, err := f.store.GetDelivery(ctx, old)
+			require.NoError(t, err)
+			require.NotNil(t, stored.AttemptingUntil, "the claim is stored")
+
+			// A second run of the same batch takes the unclaimed delivery again; only the
+			// first record of the two counts.
+			rerun, err := f.store.TakeFirstAttempts(ctx, []string{again}, hold, within, relayAfter)
+			require.NoError(t, err)
+			require.NotNil(t, rerun[0])
+			recorded, err := f.store.RecordAttempts(ctx, []models.AttemptRecord{
+				{Job: jobs[0], Result: models.AttemptResult{Outcome: webhooks.Delivered, Status: 200}},
+				{Job: jobs[3], Result: models.AttemptResult{Outcome: webhooks.Retry, Status: 503, Error: "HTTP 503"}},
+			}, policy)
+			require.NoError(t, err)
+			require.NoError(t, recorded[0].Err)
+			require.NoError(t, recorded[1].Err, "an attempt taken without a claim records")
+			late, err := f.store.RecordAttempts(ctx, []models.AttemptRecord{
+				{Job: rerun[0], Result: models.AttemptResult{Outcome: webhooks.Rejected, Status: 400}},
+			}, policy)
+			require.NoError(t, err)
+			require.ErrorIs(t, late[0].Err, models.ErrClaimLost, "the delivery was attempted since it was taken")
+			d, err := f.store.GetDelivery(ctx, again)
+			require.NoError(t, err)
+			require.Equal(t, models.DeliveryPending, d.State, "the first record's retry stands")
+			require.Equal(t, 503, *d.LastStatus)
+			require.Equal(t, 1, d.Attempts)
+			require.Nil(t, d.AttemptingUntil)
+
+			// The relay offers the fresh delivery once its window is over, and its job
+			// claims it: the attempt taken without a claim, recorded after that, is lost.
+			f.clock.Advance(relayAfter)
+			takeover, err := f.store.ClaimFirstAttempt(ctx, fresh, hold)
+			require.NoError(t, err)
+			require.NotNil(t, takeover)
+			recorded, err = f.store.RecordAttempts(ctx, []models.AttemptRecord{
+				{Job: jobs[1], Result: models.AttemptResult{Outcome: webhooks.Rejected, Status: 400}},
+				{Job: takeover, Result: models.AttemptResult{Outcome: webhooks.Delivered, Status: 204}},
+			}, policy)
+			require.NoError(t, err)
+			require.ErrorIs(t, recorded[0].Err, models.ErrClaimLost, "another attempt claimed the delivery")
+			require.NoError(t, recorded[1].Err)
+			d, err = f.store.GetDelivery(ctx, fresh)
+			require.NoError(t, err)
+			require.Equal(t, models.DeliveryDelivered, d.State)
+			require.Equal(t, 204, *d.LastStatus)
+			attempts, _, err := f.store.ListAttempts(ctx, f.app.ID, f.failing.ID, 10, 0)
+			require.NoError(t, err)
+			require.Len(t, attempts, 3, "one log row per recorded attempt: old, again, fresh's takeover")
+			for _, a := range attempts {
+				require.NotEqual(t, 400, *a.ResponseStatus, "no lost attempt is in the log")
+			}
+
+			// A relay window no longer than the attempt claims everything.
+			last := f.pendingDelivery(t, "last")
+			all, err := f.store.TakeFirstAttempts(ctx, []string{last}, hold, within, within)
+			require.NoError(t, err)
+			require.NotNil(t, all[0])
+			require.NotNil(t, all[0].Delivery.AttemptingUntil)
+		})
+	}
+}

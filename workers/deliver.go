@@ -134,7 +134,19 @@ type Deliverer struct {
 	Metrics *Metrics
 	// Now is the clock of signatures; nil means time.Now.
 	Now func() time.Time
+	// RelayAfter is how long after a delivery was enqueued the relay may offer it again
+	// (STANDING_RELAY_AFTER): a batch job takes the deliveries it can attempt and record
+	// before then without claiming them (models.Store.TakeFirstAttempts). 0 claims all.
+	RelayAfter time.Duration
 }
+
+// recordTimeout bounds the recording of an attempt that was made; takeMargin is what a
+// batch job leaves between the end of a record and the time the relay may offer the
+// deliveries it took without a claim (clocks of processes on other hosts differ).
+const (
+	recordTimeout = 10 * time.Second
+	takeMargin    = 2 * time.Second
+)
 
 // HandleDeliver makes one attempt at a delivery: it claims the delivery, signs the
 // event's stored bytes with the destination's live secrets, posts them, records the
@@ -170,7 +182,7 @@ func (d *Deliverer) HandleDeliver(ctx context.Context, t *asynq.Task) error {
 	result := d.attempt(ctx, job)
 	d.Metrics.attempt(result.Outcome.String())
 	// The attempt happened: record it even if the job's context is ending.
-	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	decision, err := d.Store.RecordAttempt(recordCtx, job, result, d.Policy)
 	if errors.Is(err, models.ErrClaimLost) {

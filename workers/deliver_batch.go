@@ -116,11 +116,13 @@ func (d *Deliverer) HandleDeliverBatch(ctx context.Context, t *asynq.Task) error
 	return nil
 }
 
-// deliverRound claims ids, posts those claimed concurrently (each holding one of
+// deliverRound claims ids (or takes them without a claim while the relay cannot offer
+// them before the round ends), posts those claimed concurrently (each holding one of
 // releases, a slot of their destination), records the attempts in one transaction and
 // enqueues the retries.
 func (d *Deliverer) deliverRound(ctx context.Context, ids []string, releases []func()) error {
-	jobs, err := d.Store.ClaimFirstAttempts(ctx, ids, d.Enqueuer.Timeout+30*time.Second)
+	within := d.Enqueuer.Timeout + recordTimeout + takeMargin
+	jobs, err := d.Store.TakeFirstAttempts(ctx, ids, d.Enqueuer.Timeout+30*time.Second, within, d.RelayAfter)
 	if err != nil {
 		for _, release := range releases {
 			release()
@@ -151,7 +153,7 @@ func (d *Deliverer) deliverRound(ctx context.Context, ids []string, releases []f
 		return nil
 	}
 	// The attempts happened: record them even if the job's context is ending.
-	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	recorded, err := d.Store.RecordAttempts(recordCtx, attempted, d.Policy)
 	if err != nil {

@@ -82,6 +82,18 @@ func deliveryIDs(ds []models.Delivery) []string {
 
 func TestABatchJobMakesEachFirstAttemptOnceWithinTheDestinationsCap(t *testing.T) {
 	t.Parallel()
+	// RelayAfter 0 claims every delivery; 5 minutes takes these fresh ones without a claim.
+	for name, relayAfter := range map[string]time.Duration{"claimed": 0, "unclaimed": 5 * time.Minute} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			batchJobMakesEachFirstAttemptOnce(t, relayAfter)
+		})
+	}
+}
+
+// batchJobMakesEachFirstAttemptOnce runs a batch job of nine deliveries, two of them to
+// be retried, with a Deliverer of that RelayAfter, and then the same job again.
+func batchJobMakesEachFirstAttemptOnce(t *testing.T, relayAfter time.Duration) {
 	b := setupDelivery(t)
 	var inFlight, peak, requests atomic.Int32
 	var mu sync.Mutex
@@ -111,6 +123,7 @@ func TestABatchJobMakesEachFirstAttemptOnceWithinTheDestinationsCap(t *testing.T
 	ds, events := b.userDeliveries(t, "u-0", "u-1", "u-2", "u-3", "u-4", "u-5", "u-6", "flaky-0", "flaky-1")
 	dest := ds[0].DestinationID
 	d := b.batchDeliverer(3)
+	d.RelayAfter = relayAfter
 	task := tasks.NewDeliveryBatchTask(b.queues, dest, deliveryIDs(ds), time.Minute)
 	ctx := context.Background()
 

@@ -255,9 +255,10 @@ func (p *process) startWorkers(ctx context.Context) error {
 			MaxInterval:  cfg.WebhookRetryMaxInterval,
 			DisableAfter: disableAfter,
 		},
-		Limiter: workers.NewLimiter(cfg.WebhookDestinationConcurrency, cfg.WebhookDestinationRequests),
-		Log:     svc.log.With("component", "deliver"),
-		Metrics: metrics,
+		Limiter:    workers.NewLimiter(cfg.WebhookDestinationConcurrency, cfg.WebhookDestinationRequests),
+		Log:        svc.log.With("component", "deliver"),
+		Metrics:    metrics,
+		RelayAfter: cfg.RelayAfter,
 	}
 	periodic := &workers.Periodic{Store: svc.store, Log: svc.log.With("component", "periodic")}
 	mux := workers.NewMux(&workers.Handlers{Store: svc.store, Log: svc.log, Deliverer: deliverer, Periodic: periodic})
